@@ -1,0 +1,98 @@
+"""HOTP (RFC 4226) and TOTP (RFC 6238) codes.
+
+This is the one implementation of the OTP maths in the project: the host, the HES model and the
+simulated key's firmware all call it. It works on raw key bytes (decode Base32 once, with
+:mod:`keybridge.otp.secret`) and uses :func:`hmac.digest`, the one-shot C path, which is what
+makes it several times faster than :mod:`pyotp` (the reference it is property-tested against).
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import struct
+from enum import StrEnum
+
+from keybridge.errors import InvalidInputError
+
+__all__ = [
+    "DIGITS_RANGE",
+    "Algorithm",
+    "hotp",
+    "hotp_int",
+    "time_step",
+    "totp",
+]
+
+DIGITS_RANGE = range(6, 9)
+"""Code lengths keybridge supports (6, 7 or 8 digits), as the Key URI Format allows."""
+
+_COUNTER = struct.Struct(">Q")
+
+
+class Algorithm(StrEnum):
+    """HMAC hash of an OTP credential."""
+
+    SHA1 = "SHA1"
+    SHA256 = "SHA256"
+    SHA512 = "SHA512"
+
+    @classmethod
+    def parse(cls, text: str) -> Algorithm:
+        """Accept any casing and an optional dash (``sha-256``)."""
+        name = text.strip().upper().replace("-", "")
+        try:
+            return cls(name)
+        except ValueError:
+            raise InvalidInputError(
+                f"algorithm {text!r} is not supported: use SHA1, SHA256 or SHA512"
+            ) from None
+
+    @property
+    def digest_name(self) -> str:
+        return self.value.lower()
+
+
+def _check_digits(digits: int) -> None:
+    if digits not in DIGITS_RANGE:
+        raise InvalidInputError(f"{digits} digits is not supported: use 6, 7 or 8")
+
+
+def hotp_int(
+    key: bytes, counter: int, digits: int = 6, algorithm: Algorithm = Algorithm.SHA1
+) -> int:
+    """The HOTP value as an integer (``0 <= value < 10**digits``)."""
+    mac = hmac.digest(key, _COUNTER.pack(counter), algorithm.digest_name)
+    offset = mac[-1] & 0x0F
+    binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
+    return binary % (10**digits)
+
+
+def hotp(key: bytes, counter: int, digits: int = 6, algorithm: Algorithm = Algorithm.SHA1) -> str:
+    """The HOTP code for ``counter`` as a zero-padded decimal string."""
+    _check_digits(digits)
+    if not 0 <= counter < 2**64:
+        raise InvalidInputError(f"HOTP counter {counter} is out of range (0 .. 2**64-1)")
+    return str(hotp_int(key, counter, digits, algorithm)).zfill(digits)
+
+
+def time_step(at: float, period: int = 30, t0: int = 0) -> int:
+    """The TOTP time step ``T = floor((at - t0) / period)``."""
+    if period <= 0:
+        raise InvalidInputError(f"period {period} s is not positive")
+    return math.floor((at - t0) / period)
+
+
+def totp(
+    key: bytes,
+    at: float,
+    period: int = 30,
+    digits: int = 6,
+    algorithm: Algorithm = Algorithm.SHA1,
+    t0: int = 0,
+) -> str:
+    """The TOTP code at unix time ``at``."""
+    step = time_step(at, period, t0)
+    if step < 0:
+        raise InvalidInputError(f"time {at} is before the TOTP epoch {t0}")
+    return hotp(key, step, digits, algorithm)
