@@ -1,0 +1,294 @@
+"""Typed bodies of every v1 command: one dataclass per request and per response.
+
+Each body maps its attributes to TLV fields through ``tlv(tag, codec)`` metadata, so encoding and
+decoding are written once (:meth:`Body.to_fields`, :meth:`Body.from_fields`). Structural errors
+(missing required field, wrong integer width, invalid UTF-8) raise :class:`MessageError`; range
+checks (name length, digits, ...) belong to the key, which answers them with named statuses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
+
+from keybridge.errors import MessageError
+from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind, Tag
+from keybridge.protocol.messages import Fields, decode_fields, encode_fields
+
+__all__ = [
+    "BODIES",
+    "Body",
+    "Empty",
+    "GetInfoResponse",
+    "ListEntry",
+    "OtpCalculateRequest",
+    "OtpCalculateResponse",
+    "OtpListRequest",
+    "OtpListResponse",
+    "OtpNameRequest",
+    "OtpPutRequest",
+    "OtpRenameRequest",
+    "OtpTypeRequest",
+    "OtpTypeResponse",
+    "PingBody",
+    "SetTimeRequest",
+    "SetTimeResponse",
+]
+
+
+@dataclass(frozen=True)
+class Codec:
+    name: str
+    encode: Callable[[Any], bytes]
+    decode: Callable[[bytes], Any]
+
+
+def _uint(width: int) -> Codec:
+    def encode(value: int) -> bytes:
+        try:
+            return int(value).to_bytes(width, "big")
+        except OverflowError:
+            raise MessageError(f"{value} does not fit in {width * 8} bits") from None
+
+    def decode(raw: bytes) -> int:
+        if len(raw) != width:
+            raise MessageError(f"expected a {width}-byte integer, got {len(raw)} bytes")
+        return int.from_bytes(raw, "big")
+
+    return Codec(f"u{width * 8}", encode, decode)
+
+
+def _decode_bool(raw: bytes) -> bool:
+    if raw not in (b"\x00", b"\x01"):
+        raise MessageError(f"expected a boolean byte 00 or 01, got {raw.hex() or 'nothing'}")
+    return raw == b"\x01"
+
+
+def _decode_str(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MessageError(f"text field is not valid UTF-8 ({exc.reason})") from None
+
+
+E = TypeVar("E", OtpKind, HashAlgorithm)
+
+
+def _enum(cls: type[E]) -> Codec:
+    def decode(raw: bytes) -> E:
+        value = U8.decode(raw)
+        try:
+            return cls(value)
+        except ValueError:
+            raise MessageError(f"{value} is not a known {cls.__name__}") from None
+
+    return Codec(cls.__name__, lambda v: U8.encode(v), decode)
+
+
+U8, U16, U32, U64 = _uint(1), _uint(2), _uint(4), _uint(8)
+BOOL = Codec("bool", lambda v: b"\x01" if v else b"\x00", _decode_bool)
+STR = Codec("utf8", lambda v: str(v).encode("utf-8"), _decode_str)
+BYTES = Codec("bytes", bytes, bytes)
+KIND = _enum(OtpKind)
+ALGORITHM = _enum(HashAlgorithm)
+
+
+def tlv(tag: Tag, codec: Codec, default: Any = dataclasses.MISSING) -> Any:
+    """Declare a body attribute carried as field ``tag``; no default means required."""
+    meta = {"tag": tag, "codec": codec}
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Body:
+    """Base of typed bodies. ``None`` attributes are optional fields left out on the wire."""
+
+    def to_fields(self) -> Fields:
+        pairs: list[tuple[int, bytes]] = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if "tag" not in f.metadata or value is None:
+                continue
+            codec: Codec = f.metadata["codec"]
+            if isinstance(value, list | tuple):
+                pairs.extend((f.metadata["tag"], codec.encode(v)) for v in value)
+            else:
+                pairs.append((f.metadata["tag"], codec.encode(value)))
+        return Fields(tuple(pairs))
+
+    @classmethod
+    def from_fields(cls, fields: Fields) -> Self:
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if "tag" not in f.metadata:
+                continue
+            tag: Tag = f.metadata["tag"]
+            codec: Codec = f.metadata["codec"]
+            if f.metadata.get("repeated"):
+                kwargs[f.name] = tuple(_decode(codec, tag, raw) for raw in fields.get_all(tag))
+                continue
+            raw = fields.get(tag)
+            if raw is None:
+                if f.default is dataclasses.MISSING:
+                    raise MessageError(f"missing field {tag.name} (0x{tag:02x})")
+                continue
+            kwargs[f.name] = _decode(codec, tag, raw)
+        return cls(**kwargs)
+
+
+def _decode(codec: Codec, tag: Tag, raw: bytes) -> Any:
+    try:
+        return codec.decode(raw)
+    except MessageError as exc:
+        raise MessageError(f"field {tag.name} (0x{tag:02x}): {exc}") from None
+
+
+B = TypeVar("B", bound=Body)
+
+
+def _nested(cls: type[B]) -> Codec:
+    return Codec(
+        cls.__name__,
+        lambda v: encode_fields(v.to_fields()),
+        lambda raw: cls.from_fields(decode_fields(raw)),
+    )
+
+
+def repeated(tag: Tag, codec: Codec) -> Any:
+    """A field that may occur any number of times (a tuple attribute)."""
+    return dataclasses.field(default=(), metadata={"tag": tag, "codec": codec, "repeated": True})
+
+
+@dataclass(frozen=True)
+class Empty(Body):
+    """A body with no fields."""
+
+
+@dataclass(frozen=True)
+class PingBody(Body):
+    payload: bytes = tlv(Tag.PAYLOAD, BYTES, b"")
+
+
+@dataclass(frozen=True)
+class GetInfoResponse(Body):
+    serial: str = tlv(Tag.SERIAL, STR)
+    firmware_version: str = tlv(Tag.FIRMWARE_VERSION, STR)
+    protocol_version: int = tlv(Tag.PROTOCOL_VERSION, U8)
+    capacity: int = tlv(Tag.CAPACITY, U16)
+    used: int = tlv(Tag.USED, U16)
+    clock_set: bool = tlv(Tag.CLOCK_SET, BOOL)
+    max_message: int = tlv(Tag.MAX_MESSAGE, U16)
+    layouts: str = tlv(Tag.LAYOUTS, STR, "us")
+    time: int | None = tlv(Tag.TIME, U64, None)
+    paired_hosts: int = tlv(Tag.PAIRED_HOSTS, U8, 0)
+    pin_set: bool = tlv(Tag.PIN_SET, BOOL, False)
+    pin_retries: int | None = tlv(Tag.PIN_RETRIES, U8, None)
+
+
+@dataclass(frozen=True)
+class SetTimeRequest(Body):
+    time: int = tlv(Tag.TIME, U64)
+    force: bool = tlv(Tag.FORCE, BOOL, False)
+
+
+@dataclass(frozen=True)
+class SetTimeResponse(Body):
+    time: int = tlv(Tag.TIME, U64)
+    """The key's clock after the change (clock overrides in the simulator show here)."""
+
+
+@dataclass(frozen=True)
+class OtpPutRequest(Body):
+    name: str = tlv(Tag.NAME, STR)
+    secret: bytes = tlv(Tag.SECRET, BYTES)
+    kind: OtpKind = tlv(Tag.KIND, KIND, OtpKind.TOTP)
+    algorithm: HashAlgorithm = tlv(Tag.ALGORITHM, ALGORITHM, HashAlgorithm.SHA1)
+    digits: int = tlv(Tag.DIGITS, U8, 6)
+    period: int = tlv(Tag.PERIOD, U16, 30)
+    counter: int = tlv(Tag.COUNTER, U64, 0)
+    require_button: bool = tlv(Tag.REQUIRE_BUTTON, BOOL, False)
+    layout: str | None = tlv(Tag.LAYOUT, STR, None)
+    overwrite: bool = tlv(Tag.OVERWRITE, BOOL, False)
+
+    def __repr__(self) -> str:  # never let a secret reach a log line
+        return f"OtpPutRequest(name={self.name!r}, secret=<{len(self.secret)} bytes>, ...)"
+
+
+@dataclass(frozen=True)
+class OtpListRequest(Body):
+    start: int = tlv(Tag.START, U16, 0)
+
+
+@dataclass(frozen=True)
+class ListEntry(Body):
+    name: str = tlv(Tag.NAME, STR)
+    kind: OtpKind = tlv(Tag.KIND, KIND)
+    algorithm: HashAlgorithm = tlv(Tag.ALGORITHM, ALGORITHM)
+    digits: int = tlv(Tag.DIGITS, U8)
+    period: int = tlv(Tag.PERIOD, U16)
+    require_button: bool = tlv(Tag.REQUIRE_BUTTON, BOOL)
+    layout: str | None = tlv(Tag.LAYOUT, STR, None)
+
+
+@dataclass(frozen=True)
+class OtpListResponse(Body):
+    total: int = tlv(Tag.TOTAL, U16)
+    entries: tuple[ListEntry, ...] = repeated(Tag.ENTRY, _nested(ListEntry))
+
+
+@dataclass(frozen=True)
+class OtpNameRequest(Body):
+    """Body of OTP_DELETE and OTP_CALCULATE."""
+
+    name: str = tlv(Tag.NAME, STR)
+
+
+@dataclass(frozen=True)
+class OtpRenameRequest(Body):
+    name: str = tlv(Tag.NAME, STR)
+    new_name: str = tlv(Tag.NEW_NAME, STR)
+
+
+OtpCalculateRequest = OtpNameRequest
+
+
+@dataclass(frozen=True)
+class OtpCalculateResponse(Body):
+    code: str = tlv(Tag.CODE, STR)
+    valid_until: int | None = tlv(Tag.VALID_UNTIL, U64, None)
+    """TOTP: unix time at which the code's step ends. HOTP: absent."""
+    counter: int | None = tlv(Tag.COUNTER, U64, None)
+    """HOTP: the counter value the code was computed for. TOTP: absent."""
+
+
+@dataclass(frozen=True)
+class OtpTypeRequest(Body):
+    name: str = tlv(Tag.NAME, STR)
+    enter: bool = tlv(Tag.ENTER, BOOL, False)
+    layout: str | None = tlv(Tag.LAYOUT, STR, None)
+
+
+@dataclass(frozen=True)
+class OtpTypeResponse(Body):
+    reports: bytes = tlv(Tag.REPORTS, BYTES)
+    """Boot-keyboard reports, 8 bytes each, press and release alternating."""
+    layout: str = tlv(Tag.LAYOUT, STR)
+
+
+BODIES: dict[Command, tuple[type[Body], type[Body]]] = {
+    Command.GET_INFO: (Empty, GetInfoResponse),
+    Command.PING: (PingBody, PingBody),
+    Command.SET_TIME: (SetTimeRequest, SetTimeResponse),
+    Command.OTP_PUT: (OtpPutRequest, Empty),
+    Command.OTP_LIST: (OtpListRequest, OtpListResponse),
+    Command.OTP_DELETE: (OtpNameRequest, Empty),
+    Command.OTP_RENAME: (OtpRenameRequest, Empty),
+    Command.OTP_CALCULATE: (OtpNameRequest, OtpCalculateResponse),
+    Command.OTP_TYPE: (OtpTypeRequest, OtpTypeResponse),
+    Command.RESET: (Empty, Empty),
+}
+"""Request and response body of each command."""

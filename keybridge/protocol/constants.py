@@ -1,0 +1,140 @@
+"""Numbers of protocol v1: message types, commands, statuses, field tags and key limits.
+
+Both ends import these; ``docs/protocol.md`` documents every value.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+PROTOCOL_VERSION = 1
+"""Version of the message layer; ``GET_INFO`` reports it and the host refuses other versions."""
+
+
+class MessageType(IntEnum):
+    """First byte of every message."""
+
+    REQUEST = 0x01
+    RESPONSE = 0x02
+    KEEPALIVE = 0x03
+    SEALED = 0x10
+    """Encrypted-session envelope; its plaintext is a complete REQUEST or RESPONSE message."""
+
+
+class Command(IntEnum):
+    GET_INFO = 0x01
+    PING = 0x02
+    SET_TIME = 0x03
+    OTP_PUT = 0x10
+    OTP_LIST = 0x11
+    OTP_DELETE = 0x12
+    OTP_RENAME = 0x13
+    OTP_CALCULATE = 0x14
+    OTP_TYPE = 0x15
+    RESET = 0x20
+    # 0x30..0x4F are reserved for pairing, sessions and the PIN.
+
+
+class Status(IntEnum):
+    """Outcome of a request; every non-OK value is a named error."""
+
+    OK = 0x00
+    UNKNOWN_COMMAND = 0x01
+    BAD_PARAMETER = 0x02
+    BAD_MESSAGE = 0x03
+    NOT_FOUND = 0x04
+    ALREADY_EXISTS = 0x05
+    STORAGE_FULL = 0x06
+    ACCESS_DENIED = 0x07
+    CLOCK_NOT_SET = 0x08
+    CLOCK_BACKWARDS = 0x09
+    BUTTON_TIMEOUT = 0x0A
+    BUTTON_DENIED = 0x0B
+    PIN_REQUIRED = 0x0C
+    PIN_INVALID = 0x0D
+    PIN_LOCKED = 0x0E
+    UNSUPPORTED_LAYOUT = 0x0F
+    CANNOT_TYPE = 0x10
+    BUSY = 0x11
+    STORAGE_ERROR = 0x12
+    INTERNAL_ERROR = 0x7F
+
+    @classmethod
+    def from_code(cls, code: int) -> Status | int:
+        """The enum member, or the bare integer for a status this host does not know."""
+        try:
+            return cls(code)
+        except ValueError:
+            return code
+
+
+class KeepaliveReason(IntEnum):
+    WAITING_FOR_BUTTON = 0x01
+    PROCESSING = 0x02
+
+
+class Tag(IntEnum):
+    """Field tags (TLV: tag u8, length u16 big-endian, value)."""
+
+    NAME = 0x01
+    SECRET = 0x02
+    KIND = 0x03
+    ALGORITHM = 0x04
+    DIGITS = 0x05
+    PERIOD = 0x06
+    COUNTER = 0x07
+    REQUIRE_BUTTON = 0x08
+    LAYOUT = 0x09
+    TIME = 0x0A
+    ENTER = 0x0B
+    CODE = 0x0C
+    REPORTS = 0x0D
+    NEW_NAME = 0x0E
+    FORCE = 0x0F
+    START = 0x10
+    ENTRY = 0x11
+    TOTAL = 0x12
+    PAYLOAD = 0x13
+    SERIAL = 0x14
+    FIRMWARE_VERSION = 0x15
+    PROTOCOL_VERSION = 0x16
+    CAPACITY = 0x17
+    USED = 0x18
+    CLOCK_SET = 0x19
+    PAIRED_HOSTS = 0x1A
+    PIN_SET = 0x1B
+    PIN_RETRIES = 0x1C
+    TIMEOUT_MS = 0x1D
+    DETAIL = 0x1E
+    MAX_MESSAGE = 0x1F
+    LAYOUTS = 0x20
+    VALID_UNTIL = 0x21
+    OVERWRITE = 0x22
+    # 0x40..0x5F are reserved for pairing, sessions and the PIN.
+
+
+class OtpKind(IntEnum):
+    TOTP = 0x01
+    HOTP = 0x02
+
+
+class HashAlgorithm(IntEnum):
+    """Wire values of :class:`keybridge.otp.Algorithm`."""
+
+    SHA1 = 0x01
+    SHA256 = 0x02
+    SHA512 = 0x03
+
+
+# Limits the key enforces (DESIGN section 4); hosts check them early for better messages.
+CAPACITY = 128
+NAME_MAX_BYTES = 64
+SECRET_MIN_BYTES = 10
+SECRET_MAX_BYTES = 64
+DIGITS_MIN, DIGITS_MAX = 6, 8
+PERIOD_MIN, PERIOD_MAX = 15, 120
+BUTTON_TIMEOUT_S = 15.0
+CLOCK_BACKWARDS_TOLERANCE_S = 300
+"""The key refuses to move its clock back by more than this unless the host forces it."""
+LIST_PAGE_BYTES = 1024
+"""The key packs OTP_LIST entries into pages of at most this many field bytes."""
