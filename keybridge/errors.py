@@ -35,6 +35,18 @@ class InvalidStateError(HesError):
     """The operation does not fit the account's current state (e.g. confirm without setup)."""
 
 
+class InvalidCodeError(HesError):
+    """A well-formed one-time or recovery code was not accepted (wrong, expired or replayed)."""
+
+
+class MalformedCodeError(InvalidInputError):
+    """A code is not of the expected shape (e.g. not 6 ASCII digits after stripping)."""
+
+
+class StoreError(HesError):
+    """The HES model's SQLite store cannot be used (not ours, other schema version, corrupt)."""
+
+
 class TransportError(KeybridgeError):
     """The link to the key failed: cannot open, lost connection, timed out."""
 
@@ -61,3 +73,17 @@ class MessageError(ProtocolError):
 
 class VersionMismatchError(ProtocolError):
     """The key speaks a protocol version this host does not understand."""
+
+
+class UnsupportedCharacterError(InvalidInputError):
+    """A keyboard layout cannot type a character of the text (nothing was typed)."""
+
+    def __init__(self, message: str, *, char: str, position: int, layout_id: str) -> None:
+        super().__init__(message)
+        self.char = char
+        self.position = position  # 0-based index into the text
+        self.layout_id = layout_id
+
+
+class KeyboardBackendError(KeybridgeError):
+    """A keyboard backend cannot deliver keystrokes (missing package, no permission)."""

@@ -1,0 +1,151 @@
+"""SQLite storage of the HES model: versioned schema, one transaction per operation.
+
+Every operation of :class:`~keybridge.hes.model.Hes` runs inside one ``BEGIN IMMEDIATE``
+transaction: it either changes everything it meant to or nothing, and two connections to the same
+file (threads or processes) cannot both redeem the same recovery code. A ``meta`` table marks
+the file as ours and records the schema version, the profile and (strict profile) the random
+key of the recovery-code hashes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from keybridge.errors import StoreError
+from keybridge.hes.types import Profile
+
+__all__ = ["APP_ID", "MEMORY", "SCHEMA_VERSION", "Store", "default_store_path"]
+
+APP_ID = "keybridge.hes"
+SCHEMA_VERSION = 1
+MEMORY = ":memory:"
+_BUSY_TIMEOUT_S = 30.0
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    email         TEXT NOT NULL,
+    email_key     TEXT NOT NULL UNIQUE,   -- normalized for look-up, as Identity does
+    password_hash TEXT NOT NULL,
+    otp_key       TEXT,                   -- Base32 authenticator key, NULL when none
+    two_factor    INTEGER NOT NULL DEFAULT 0,
+    failed_count  INTEGER NOT NULL DEFAULT 0,
+    locked_until  REAL,
+    last_step     INTEGER                 -- last accepted TOTP step (strict replay check)
+);
+CREATE TABLE recovery_codes (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code    TEXT NOT NULL,                -- the code (hes) or its keyed hash (strict)
+    PRIMARY KEY (user_id, code)
+);
+CREATE TABLE login_steps (
+    token_hash TEXT PRIMARY KEY,          -- SHA-256 of the step token, never the token
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    expires    REAL NOT NULL
+);
+"""
+
+
+def default_store_path() -> Path:
+    """``hes.sqlite3`` in the platform's user data directory for keybridge."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("keybridge")) / "hes.sqlite3"
+
+
+class Store:
+    """One SQLite connection, serialised by a lock; transactions via :meth:`transaction`."""
+
+    def __init__(self, path: str | Path, profile: Profile) -> None:
+        self.path = str(path)
+        if self.path != MEMORY:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self.recovery_key = self._initialise(profile)
+        except sqlite3.DatabaseError as exc:
+            self._close_quietly()
+            raise StoreError(
+                f"{self.path} is not a usable SQLite file ({exc}): "
+                "give the path of a keybridge HES store or of a new file"
+            ) from None
+        except StoreError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+
+    def _initialise(self, profile: Profile) -> bytes | None:
+        with self.transaction() as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if not tables:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                key = secrets.token_bytes(32) if profile is Profile.STRICT else None
+                meta = {
+                    "app": APP_ID,
+                    "schema_version": str(SCHEMA_VERSION),
+                    "profile": profile.value,
+                }
+                if key is not None:
+                    meta["recovery_key"] = key.hex()
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+                return key
+            return self._check(conn, tables, profile)
+
+    def _check(self, conn: sqlite3.Connection, tables: set[str], profile: Profile) -> bytes | None:
+        meta = (
+            dict(conn.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
+        )
+        if meta.get("app") != APP_ID:
+            raise StoreError(
+                f"{self.path} is an SQLite file but not a keybridge HES store: "
+                "give another path (a new file is created when it does not exist)"
+            )
+        version = meta.get("schema_version")
+        if version != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"{self.path} has HES store schema version {version}, this keybridge reads "
+                f"version {SCHEMA_VERSION}: use the keybridge version that wrote it or a new file"
+            )
+        if meta.get("profile") != profile.value:
+            raise StoreError(
+                f"{self.path} was created with profile {meta.get('profile')!r}: open it with "
+                f"profile={meta.get('profile')!r} or use a new file for profile {profile.value!r}"
+            )
+        key = meta.get("recovery_key")
+        return bytes.fromhex(key) if key is not None else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` .. ``COMMIT``; ``ROLLBACK`` if the block raises."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
