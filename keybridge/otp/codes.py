@@ -65,7 +65,8 @@ def hotp_int(
     mac = hmac.digest(key, _COUNTER.pack(counter), algorithm.digest_name)
     offset = mac[-1] & 0x0F
     binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
-    return binary % (10**digits)
+    modulus: int = 10**digits  # typeshed types int ** int as Any (negative exponents)
+    return binary % modulus
 
 
 def hotp(key: bytes, counter: int, digits: int = 6, algorithm: Algorithm = Algorithm.SHA1) -> str:
