@@ -1,0 +1,5 @@
+"""``python -m keybridge`` runs the CLI."""
+
+from keybridge.cli.main import main
+
+main()

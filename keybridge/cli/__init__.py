@@ -1,0 +1,1 @@
+"""The ``keybridge`` command line: thin click commands over the library."""

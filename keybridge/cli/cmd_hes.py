@@ -1,0 +1,183 @@
+"""``keybridge hes``: drive the HES two-factor model on a SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from keybridge.cli.common import report
+from keybridge.cli.errors import ExitCode
+from keybridge.cli.output import table
+
+if TYPE_CHECKING:
+    from keybridge.hes import Hes, LoginStep
+
+
+@click.group()
+@click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KEYBRIDGE_HES_STORE",
+    help="SQLite file of the HES model (default: hes.sqlite3 in your user data directory).",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["hes", "strict"]),
+    default="hes",
+    show_default=True,
+    help="'hes' behaves as HES does; 'strict' fixes its weaknesses.",
+)
+@click.pass_context
+def hes(ctx: click.Context, store: Path | None, profile: str) -> None:
+    """Drive the HES two-factor model (users, OTP enrolment, recovery codes, login)."""
+    from keybridge.hes import Hes
+
+    ctx.obj = Hes(store, profile)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _model() -> Hes:
+    model: Hes = click.get_current_context().obj
+    return model
+
+
+def _codes_text(codes: list[str]) -> str:
+    if not codes:
+        return "Recovery codes kept (none issued now)."
+    lines = ["Recovery codes (each works once; save them somewhere safe):"]
+    lines += [f"  {code}" for code in codes]
+    return "\n".join(lines)
+
+
+@hes.command("create-user")
+@click.argument("email")
+@click.password_option(help="Password (prompted without echo when not given).")
+def create_user(email: str, password: str) -> None:
+    """Create an account."""
+    _model().create_user(email, password)
+    report({"email": email, "created": True}, lambda _: f"Created {email}.")
+
+
+@hes.command("enable-otp")
+@click.argument("email")
+@click.option("--qr/--no-qr", default=True, help="Show the enrolment QR code in the terminal.")
+def enable_otp(email: str, qr: bool) -> None:
+    """Profile > One-Time Password > Add OTP App: show the key and its QR code."""
+    setup = _model().begin_otp_setup(email)
+
+    def text(_: Any) -> str:
+        lines = [
+            "Scan the QR code or enter this key in your OTP app or key",
+            "(spaces and casing do not matter):",
+            "",
+            f"  {setup.display_key}",
+            "",
+            f"URI: {setup.uri}",
+        ]
+        if qr:
+            lines += ["", _terminal_qr(setup.uri)]
+        lines += ["", f"Then confirm with: keybridge hes confirm-otp {email} CODE"]
+        return "\n".join(lines)
+
+    report(setup, text)
+
+
+def _terminal_qr(data: str) -> str:
+    try:
+        import segno
+    except ImportError:
+        return "(install keybridge[qr] to see the QR code here)"
+    import io
+
+    buffer = io.StringIO()
+    segno.make(data, error="m").terminal(out=buffer, compact=True)
+    return buffer.getvalue().rstrip("\n")
+
+
+@hes.command("confirm-otp")
+@click.argument("email")
+@click.argument("code")
+def confirm_otp(email: str, code: str) -> None:
+    """Confirm the OTP app with one current code; shows recovery codes on first enabling."""
+    codes = _model().confirm_otp_setup(email, code)
+    report({"enabled": True, "recovery_codes": codes}, lambda v: _codes_text(v["recovery_codes"]))
+
+
+@hes.command("disable-2fa")
+@click.argument("email")
+def disable_2fa(email: str) -> None:
+    """Turn two-factor authentication off (recovery codes are cleared)."""
+    _model().disable_2fa(email)
+    report({"enabled": False}, lambda _: f"Two-factor authentication is off for {email}.")
+
+
+@hes.command("reset-otp-app")
+@click.argument("email")
+def reset_otp_app(email: str) -> None:
+    """New OTP key; confirm it again. Recovery codes are kept."""
+    setup = _model().reset_otp_app(email)
+    report(setup, lambda s: f"New key: {s.display_key}\nURI: {s.uri}\nConfirm it with confirm-otp.")
+
+
+@hes.command("new-recovery-codes")
+@click.argument("email")
+def new_recovery_codes(email: str) -> None:
+    """Replace all recovery codes."""
+    codes = _model().new_recovery_codes(email)
+    report({"recovery_codes": codes}, lambda v: _codes_text(v["recovery_codes"]))
+
+
+@hes.command("status")
+@click.argument("email")
+def status(email: str) -> None:
+    """Show an account's two-factor state (no secrets)."""
+    info = _model().user(email)
+    report(
+        info,
+        lambda i: table(
+            [
+                ("email", i.email),
+                ("2FA enabled", "yes" if i.two_factor_enabled else "no"),
+                ("recovery codes left", i.recovery_codes_left),
+                ("failed attempts", i.failed_attempts),
+                ("locked until", i.locked_until or "-"),
+            ]
+        ),
+    )
+
+
+@hes.command("login")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, help="Password (prompted if absent).")
+@click.option("--otp", "otp_code", metavar="CODE", help="The one-time password.")
+@click.option("--recovery", "recovery_code", metavar="CODE", help="Log in with a recovery code.")
+def login(email: str, password: str, otp_code: str | None, recovery_code: str | None) -> None:
+    """Log in: password, then the one-time password or a recovery code."""
+    if otp_code and recovery_code:
+        raise click.UsageError("give --otp or --recovery, not both")
+    model = _model()
+    step = model.login(email, password)
+    if step.status == "needs_otp" and step.token:
+        if recovery_code is not None:
+            step = model.login_recovery(step.token, recovery_code)
+        else:
+            code: str = otp_code or click.prompt("One-time password", err=True)
+            step = model.login_otp(step.token, code)
+    _finish(step)
+
+
+def _finish(step: LoginStep) -> None:
+    messages = {
+        "ok": "Logged in.",
+        "denied": "Login refused: wrong password or code.",
+        "locked": "Account locked after too many failed attempts; try again later.",
+        "needs_otp": "A one-time password is needed.",
+    }
+    report(
+        {"status": str(step.status), "locked_until": step.locked_until},
+        lambda v: messages[v["status"]],
+    )
+    if not step.ok:
+        click.get_current_context().exit(ExitCode.REFUSED)

@@ -1,0 +1,56 @@
+"""Helpers every command module shares: settings access, async running, key connection."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from keybridge.cli.output import emit
+
+if TYPE_CHECKING:
+    from keybridge.cli.main import Settings
+    from keybridge.session import KeySession
+
+T = TypeVar("T")
+
+
+def settings() -> Settings:
+    obj: Settings = click.get_current_context().find_root().obj
+    return obj
+
+
+def run(coro: Awaitable[T]) -> T:
+    async def wrapper() -> T:
+        return await coro
+
+    return asyncio.run(wrapper())
+
+
+def report(value: Any, text: Callable[[Any], str] | None = None) -> None:
+    """Print a command result in the format the user chose (``--json`` or text)."""
+    emit(value, as_json=settings().as_json, text=text)
+
+
+def _countdown(reason: int, ms_left: int) -> None:
+    if settings().as_json or not sys.stderr.isatty():
+        click.echo(f"Press the button on your key ({ms_left // 1000} s left)...", err=True)
+        return
+    click.echo(
+        f"\rPress the button on your key ({ms_left // 1000:2d} s left)... ", nl=False, err=True
+    )
+
+
+@asynccontextmanager
+async def open_key(*, set_time: bool = True) -> AsyncIterator[KeySession]:
+    """Connect to the key named by ``--device`` (or the only one attached)."""
+    from keybridge.discovery import resolve_device
+    from keybridge.session import KeySession
+
+    url = resolve_device(settings().device)
+    async with KeySession.connect(url, set_time=set_time, on_keepalive=_countdown) as key:
+        yield key

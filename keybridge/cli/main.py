@@ -1,0 +1,102 @@
+"""``keybridge`` entry point: global options, lazy command loading, error mapping.
+
+Commands live one group per module and are imported only when run, so ``keybridge --help`` and
+commands that do not touch BLE, QR codes or the HES model never import them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from keybridge.cli.errors import exit_code_for
+from keybridge.errors import KeybridgeError
+
+# name -> (module, attribute, one-line help shown by --help without importing the module)
+_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "devices": ("keybridge.cli.cmd_key", "devices", "List keys on serial ports, simulators, BLE."),
+    "info": ("keybridge.cli.cmd_key", "info", "Show a key's identity, versions and state."),
+    "reset": ("keybridge.cli.cmd_key", "reset", "Factory-reset a key (erases every credential)."),
+    "otp": ("keybridge.cli.cmd_otp", "otp", "Store, list, compute and type OTP codes."),
+    "hes": ("keybridge.cli.cmd_hes", "hes", "Drive the HES two-factor model on a SQLite file."),
+    "sim": ("keybridge.cli.cmd_sim", "sim", "Run a simulated key."),
+    "demo": ("keybridge.cli.cmd_demo", "demo", "Run the end-to-end story on a simulated key."),
+}
+
+
+class CliError(click.ClickException):
+    """A library error shown as one line, with the exit code of its kind."""
+
+    def __init__(self, error: KeybridgeError) -> None:
+        super().__init__(str(error))
+        self.exit_code = exit_code_for(error)  # type: ignore[misc]
+
+
+@dataclass
+class Settings:
+    """Global options, passed to commands as the click context object."""
+
+    device: str | None
+    as_json: bool
+    verbose: int
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS:
+            module, attr, _ = _COMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeybridgeError as exc:
+            log = logging.getLogger("keybridge")
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("error details", exc_info=exc)
+            raise CliError(exc) from exc
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][2]) for name in sorted(_COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--device",
+    "-d",
+    envvar="KEYBRIDGE_DEVICE",
+    metavar="URL",
+    help="Key to use: a serial device path, socket://HOST:PORT, ble://ADDRESS or ble:NAME "
+    "(default: $KEYBRIDGE_DEVICE, or the only key attached).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("-v", "--verbose", count=True, help="-v: log; -vv: also hex-dump every frame.")
+@click.version_option(package_name="keybridge", prog_name="keybridge")
+@click.pass_context
+def cli(ctx: click.Context, device: str | None, as_json: bool, verbose: int) -> None:
+    """keybridge: keep your HES two-factor secret on a key that types the code."""
+    ctx.obj = Settings(device=device, as_json=as_json, verbose=verbose)
+    if verbose:
+        from keybridge.log import configure_logging
+
+        configure_logging(verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI (the ``keybridge`` console script)."""
+    cli.main(args=argv, prog_name="keybridge")
+
+
+if __name__ == "__main__":
+    main()
