@@ -159,12 +159,13 @@ def login(email: str, password: str, otp_code: str | None, recovery_code: str | 
         raise click.UsageError("give --otp or --recovery, not both")
     model = _model()
     step = model.login(email, password)
-    if step.status == "needs_otp" and step.token:
+    token = step.token
+    if step.status == "needs_otp" and token:
         if recovery_code is not None:
-            step = model.login_recovery(step.token, recovery_code)
+            step = model.login_recovery(token, recovery_code)
         else:
             code: str = otp_code or click.prompt("One-time password", err=True)
-            step = model.login_otp(step.token, code)
+            step = model.login_otp(token, code)
     _finish(step)
 
 
