@@ -1,0 +1,74 @@
+"""Key-wide commands: ``devices``, ``info``, ``reset``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from keybridge.cli.common import open_key, report, run
+from keybridge.cli.output import table
+
+
+@click.command()
+@click.option("--ble/--no-ble", default=False, help="Also scan for BLE keys (takes a few seconds).")
+@click.option("--timeout", type=float, default=3.0, show_default=True, help="BLE scan seconds.")
+def devices(ble: bool, timeout: float) -> None:
+    """List keys: running simulators, serial ports of key bridges, and BLE keys with --ble."""
+    from keybridge.discovery import FoundDevice, running_simulators, serial_candidates
+
+    found: list[FoundDevice] = running_simulators() + serial_candidates()
+    if ble:
+        from keybridge.transport.ble import scan
+
+        for key in run(scan(timeout)):
+            found.append(FoundDevice(f"ble://{key.address}", "ble", f"{key.name} ({key.rssi} dBm)"))
+
+    def text(items: list[FoundDevice]) -> str:
+        if not items:
+            return "No keys found. Start a simulator with `keybridge sim serve`."
+        return "\n".join(f"{d.url}  {d.kind}: {d.description}" for d in items)
+
+    report(found, text)
+
+
+@click.command()
+def info() -> None:
+    """Show the key's identity, versions, capacity, clock and security state."""
+
+    async def go() -> Any:
+        async with open_key() as key:
+            return await key.info()
+
+    result = run(go())
+
+    def text(i: Any) -> str:
+        return table(
+            [
+                ("serial", i.serial),
+                ("firmware", i.firmware_version),
+                ("protocol", i.protocol_version),
+                ("credentials", f"{i.used} of {i.capacity}"),
+                ("clock", "set" if i.clock_set else "not set"),
+                ("layouts", i.layouts),
+                ("paired hosts", i.paired_hosts),
+                ("PIN", "set" if i.pin_set else "not set"),
+            ]
+        )
+
+    report(result, text)
+
+
+@click.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset(yes: bool) -> None:
+    """Factory-reset the key: erases every credential. Needs the button."""
+    if not yes:
+        click.confirm("Erase every credential on the key?", abort=True, err=True)
+
+    async def go() -> None:
+        async with open_key() as key:
+            await key.reset()
+
+    run(go())
+    report({"reset": True}, lambda _: "The key was reset.")

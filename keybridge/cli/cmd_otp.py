@@ -1,0 +1,246 @@
+"""``keybridge otp``: store, list, compute, type, delete and rename OTP credentials."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from keybridge.cli.common import open_key, report, run
+from keybridge.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from keybridge.otp.uri import OtpParams
+
+LAYOUT_HELP = "Keyboard layout of the computer the code is typed on: us, uk, de, fr."
+
+
+@click.group()
+def otp() -> None:
+    """Store, list, compute and type OTP codes on the key."""
+
+
+def _params_from_options(
+    name: str,
+    secret: str | None,
+    uri: str | None,
+    qr: Path | None,
+    issuer: str | None,
+    digits: int | None,
+    period: int | None,
+    algorithm: str | None,
+    hotp: bool,
+    counter: int | None,
+) -> OtpParams:
+    from keybridge.otp import Algorithm
+    from keybridge.otp.secret import decode_secret
+    from keybridge.otp.uri import OtpKind, OtpParams, parse_uri
+
+    sources = [s for s in (secret, uri, qr) if s is not None]
+    if len(sources) > 1:
+        raise click.UsageError("give one of --secret, --uri and --qr")
+    if qr is not None:
+        from keybridge.otp.qr import read_otpauth_qr
+
+        uri = read_otpauth_qr(qr)
+    if uri is not None:
+        parsed = parse_uri(uri)
+        overrides: dict[str, Any] = {}
+        if issuer is not None:
+            overrides["issuer"] = issuer
+        if digits is not None:
+            overrides["digits"] = digits
+        if period is not None:
+            overrides["period"] = period
+        if algorithm is not None:
+            overrides["algorithm"] = Algorithm.parse(algorithm)
+        if overrides:
+            import dataclasses
+
+            parsed = dataclasses.replace(parsed, **overrides)
+        return parsed
+    if secret is None:
+        secret = click.prompt("Secret (Base32, as shown by HES)", hide_input=True, err=True)
+    assert secret is not None
+    if counter is not None and not hotp:
+        raise click.UsageError("--counter applies to --hotp credentials only")
+    return OtpParams(
+        kind=OtpKind.HOTP if hotp else OtpKind.TOTP,
+        key=decode_secret(secret),
+        account=name,
+        issuer=issuer,
+        algorithm=Algorithm.parse(algorithm) if algorithm else Algorithm.SHA1,
+        digits=digits if digits is not None else 6,
+        period=period if period is not None else 30,
+        counter=(counter if counter is not None else 0) if hotp else None,
+    )
+
+
+@otp.command("add")
+@click.argument("name")
+@click.option("--secret", metavar="BASE32", help="The secret (prompted without echo if absent).")
+@click.option("--uri", metavar="URI", help="An otpauth:// URI (from a QR code).")
+@click.option(
+    "--qr",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A screenshot or photo of the enrolment QR code.",
+)
+@click.option("--issuer", help="Issuer (e.g. HES.Web).")
+@click.option("--digits", type=click.IntRange(6, 8), help="Code length (default 6).")
+@click.option("--period", type=click.IntRange(15, 120), help="TOTP period in seconds (default 30).")
+@click.option(
+    "--algorithm",
+    type=click.Choice(["SHA1", "SHA256", "SHA512"], case_sensitive=False),
+    help="HMAC algorithm (default SHA1).",
+)
+@click.option("--hotp", is_flag=True, help="Counter-based (HOTP) instead of time-based.")
+@click.option("--counter", type=click.IntRange(0), help="Initial HOTP counter (default 0).")
+@click.option("--touch", is_flag=True, help="Require a button press for every code.")
+@click.option("--layout", help=LAYOUT_HELP)
+@click.option("--force", is_flag=True, help="Replace a credential of the same name.")
+def add(
+    name: str,
+    secret: str | None,
+    uri: str | None,
+    qr: Path | None,
+    issuer: str | None,
+    digits: int | None,
+    period: int | None,
+    algorithm: str | None,
+    hotp: bool,
+    counter: int | None,
+    touch: bool,
+    layout: str | None,
+    force: bool,
+) -> None:
+    """Store a credential on the key. The secret never leaves it again."""
+    params = _params_from_options(
+        name, secret, uri, qr, issuer, digits, period, algorithm, hotp, counter
+    )
+    if layout is not None:
+        from keybridge.keyboard import get_layout
+
+        get_layout(layout)  # a clear error before anything reaches the key
+
+    async def go() -> None:
+        async with open_key() as key:
+            await key.otp_put(
+                name,
+                params.key,
+                kind=params.kind.value,
+                algorithm=params.algorithm,
+                digits=params.digits,
+                period=params.period,
+                counter=params.counter or 0,
+                require_button=touch,
+                layout=layout,
+                overwrite=force,
+            )
+
+    run(go())
+    report({"name": name, "stored": True}, lambda _: f"Stored {name} on the key.")
+
+
+@otp.command("list")
+def list_() -> None:
+    """List the credentials on the key (never their secrets)."""
+
+    async def go() -> Any:
+        async with open_key() as key:
+            return await key.otp_list()
+
+    entries = run(go())
+
+    def text(items: list[Any]) -> str:
+        if not items:
+            return "No credentials on the key."
+        lines = []
+        for e in items:
+            kind = getattr(e.kind, "name", str(e.kind)).upper()
+            flags = " touch" if e.require_button else ""
+            lines.append(f"{e.name}  ({kind}, {e.digits} digits{flags})")
+        return "\n".join(lines)
+
+    report(entries, text)
+
+
+@otp.command("code")
+@click.argument("name")
+def code(name: str) -> None:
+    """Have the key compute the current code for NAME."""
+
+    async def go() -> Any:
+        async with open_key() as key:
+            return await key.otp_calculate(name)
+
+    result = run(go())
+
+    def text(r: Any) -> str:
+        if r.valid_until is not None:
+            return f"{r.code}  (valid for {max(0, int(r.valid_until - time.time()))} s)"
+        return str(r.code)
+
+    report(result, text)
+
+
+@otp.command("type")
+@click.argument("name")
+@click.option("--enter", is_flag=True, help="Press Enter after the code.")
+@click.option("--layout", help=LAYOUT_HELP + " (default: the credential's)")
+@click.option(
+    "--to",
+    "backend",
+    type=click.Choice(["os", "stdout"]),
+    default="os",
+    show_default=True,
+    help="Where the keystrokes go: the focused window (os) or this terminal (stdout).",
+)
+def type_(name: str, enter: bool, layout: str | None, backend: str) -> None:
+    """Have the key type the current code for NAME."""
+    from keybridge.keyboard import get_backend, get_layout
+
+    sink = get_backend(backend)
+
+    async def go() -> Any:
+        async with open_key() as key:
+            typed = await key.otp_type(name, enter=enter, layout=layout)
+        await sink.deliver(typed.reports, get_layout(typed.layout))
+        return typed
+
+    typed = run(go())
+    if backend != "stdout":
+        report(
+            {"name": name, "typed": True, "layout": typed.layout, "keystrokes": len(typed.reports)},
+            lambda _: f"Typed the code for {name}.",
+        )
+
+
+@otp.command("delete")
+@click.argument("name")
+def delete(name: str) -> None:
+    """Delete NAME from the key."""
+
+    async def go() -> None:
+        async with open_key() as key:
+            await key.otp_delete(name)
+
+    run(go())
+    report({"name": name, "deleted": True}, lambda _: f"Deleted {name}.")
+
+
+@otp.command("rename")
+@click.argument("old")
+@click.argument("new")
+def rename(old: str, new: str) -> None:
+    """Rename a credential."""
+    if not new.strip():
+        raise InvalidInputError("the new name is empty: give 1-64 characters")
+
+    async def go() -> None:
+        async with open_key() as key:
+            await key.otp_rename(old, new)
+
+    run(go())
+    report({"name": new, "renamed_from": old}, lambda _: f"Renamed {old} to {new}.")
