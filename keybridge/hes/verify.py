@@ -73,14 +73,16 @@ def verify_totp(
     every step with :func:`hmac.compare_digest` and returns the newest match.
     """
     step = hes_time_step(at) if hes_clock else time_step(at)
+    # Steps before the epoch do not exist (HES would wrap them to huge counters).
+    first = max(step - window, 0)
     if not constant_time:
-        for candidate in range(step - window, step + window + 1):
+        for candidate in range(first, step + window + 1):
             if (after_step is None or candidate > after_step) and hotp_int(key, candidate) == code:
                 return candidate
         return None
     wanted = code.to_bytes(4, "big")
     found: int | None = None
-    for candidate in range(step - window, step + window + 1):
+    for candidate in range(first, step + window + 1):
         same = hmac.compare_digest(hotp_int(key, candidate).to_bytes(4, "big"), wanted)
         fresh = after_step is None or candidate > after_step
         if same and fresh:
