@@ -1,0 +1,158 @@
+"""Request/response over a transport: sequence numbers, retries, keepalives, statuses.
+
+A lost or corrupt frame is dropped silently by the link, so a missing answer is how it shows:
+after ``timeout`` seconds the channel sends the *same* request again with the *same* sequence
+number. The key recognises a retry of its last request and answers from its cache instead of
+running it twice (a retried put never creates two credentials; a retried HOTP calculate never
+advances the counter twice). Answers with another sequence number are stale (a late answer to an
+earlier try) and are skipped. While the key waits (for its button, say) it sends KEEPALIVE
+messages; each one pushes the deadline out by the time the key says it may still take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+
+from keybridge.errors import LinkTimeoutError, MessageError
+from keybridge.protocol.commands import BODIES, Body, Empty
+from keybridge.protocol.constants import Command, KeepaliveReason, Status, Tag
+from keybridge.protocol.messages import (
+    Fields,
+    Keepalive,
+    Request,
+    Response,
+    decode_message,
+    encode_message,
+)
+from keybridge.protocol.status import error_for_status
+from keybridge.transport.base import Transport
+
+__all__ = ["Channel", "KeepaliveCallback"]
+
+log = logging.getLogger(__name__)
+
+KeepaliveCallback = Callable[[KeepaliveReason | int, int], None]
+"""Called with a keepalive's reason and the milliseconds the key may still wait (0: unknown)."""
+
+_SEQ_MASK = 0xFFFF
+
+
+class Channel:
+    """Sends requests to a key over ``transport`` and returns the matching responses.
+
+    ``timeout`` is how long one try waits for an answer; ``retries`` how many tries a request
+    gets in all. Requests are serialised: one is in flight at a time.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        timeout: float = 2.0,
+        retries: int = 3,
+        on_keepalive: KeepaliveCallback | None = None,
+        first_seq: int | None = None,
+    ) -> None:
+        if timeout <= 0 or retries < 1:
+            raise ValueError("timeout must be positive and retries at least 1")
+        self.transport = transport
+        self.timeout = timeout
+        self.retries = retries
+        self.on_keepalive = on_keepalive
+        # Sequence numbers run 1..0xFFFF: 0 is what a key answers when it cannot parse a header.
+        start = first_seq if first_seq is not None else secrets.randbelow(_SEQ_MASK) + 1
+        self._seq = (start - 1) % _SEQ_MASK
+        self._lock = asyncio.Lock()
+
+    @property
+    def description(self) -> str:
+        return self.transport.description
+
+    def _next_seq(self) -> int:
+        self._seq = self._seq % _SEQ_MASK + 1
+        return self._seq
+
+    async def call(self, command: Command, body: Body | None = None) -> Body:
+        """Run ``command`` and return its typed response body (see ``commands.BODIES``).
+
+        Raises the :class:`~keybridge.protocol.status.DeviceError` subclass for a non-OK status,
+        :class:`~keybridge.errors.LinkTimeoutError` when every try went unanswered.
+        """
+        request_type, response_type = BODIES[command]
+        if body is None:
+            body = request_type()
+        elif not isinstance(body, request_type):
+            raise TypeError(f"{command.name} takes a {request_type.__name__}, not {body!r}")
+        fields = await self.exchange(command, body.to_fields())
+        return response_type.from_fields(fields)
+
+    async def exchange(self, command: Command | int, fields: Fields | None = None) -> Fields:
+        """Run a command given as raw fields; return the OK response's fields."""
+        response = await self.request(command, fields or Empty().to_fields())
+        if response.status != Status.OK:
+            detail_raw = response.fields.get(Tag.DETAIL)
+            detail = detail_raw.decode("utf-8", "replace") if detail_raw else None
+            raise error_for_status(response.status, detail)
+        return response.fields
+
+    async def request(self, command: Command | int, fields: Fields) -> Response:
+        """Send one request (retrying with the same sequence number) and return its response,
+        whatever its status."""
+        async with self._lock:
+            seq = self._next_seq()
+            message = encode_message(Request(seq, command, fields))
+            for attempt in range(1, self.retries + 1):
+                if attempt > 1:
+                    log.debug("no answer to %s seq %d: try %d", _name(command), seq, attempt)
+                await self.transport.send(message)
+                response = await self._await_response(seq)
+                if response is not None:
+                    return response
+            raise LinkTimeoutError(
+                f"the key did not answer after {self.retries} tries over {self.description}:"
+                " check that it is connected (and the simulator running), then try again"
+            )
+
+    async def _await_response(self, seq: int) -> Response | None:
+        """The response to ``seq``, or None when the deadline passes without one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while (left := deadline - loop.time()) > 0:
+            try:
+                raw = await self.transport.receive(left)
+            except LinkTimeoutError:
+                return None
+            try:
+                message = decode_message(raw)
+            except MessageError as exc:
+                log.debug("skipping a malformed message from %s: %s", self.description, exc)
+                continue
+            if isinstance(message, Response) and message.seq == seq:
+                return message
+            if isinstance(message, Keepalive) and message.seq == seq:
+                ms_left = _timeout_ms(message.fields)
+                wait = ms_left / 1000 if ms_left is not None else self.timeout
+                # The margin covers the key's final answer travelling back after its wait ends.
+                deadline = loop.time() + wait + self.timeout
+                if self.on_keepalive is not None:
+                    self.on_keepalive(message.reason, ms_left or 0)
+                continue
+            log.debug("skipping a stale or unexpected message: %r", message)
+        return None
+
+
+def _timeout_ms(fields: Fields) -> int | None:
+    raw = fields.get(Tag.TIMEOUT_MS)
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= 8:
+        log.debug("ignoring a keepalive TIMEOUT_MS of %d bytes", len(raw))
+        return None
+    return int.from_bytes(raw, "big")
+
+
+def _name(command: Command | int) -> str:
+    return command.name if isinstance(command, Command) else f"command 0x{command:02x}"
