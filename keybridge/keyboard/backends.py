@@ -231,7 +231,11 @@ class OsBackend:
                 problems.append(f"pynput cannot reach a desktop session ({exc})")
             else:
                 return _PynputDriver(keyboard.Controller())
-        raise KeyboardBackendError("cannot type through the OS: " + "; ".join(problems))
+        raise KeyboardBackendError(
+            "cannot type through the OS: "
+            + "; ".join(problems)
+            + " (pip install 'keybridge[keyboard]' installs both; or use --to stdout)"
+        )
 
     def close(self) -> None:
         """Remove the virtual keyboard, if one was created."""
