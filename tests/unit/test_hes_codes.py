@@ -107,9 +107,7 @@ def test_hes_window_accepts_pyotp_codes_from_t_minus_2_to_t_plus_2(
 
 
 @given(key=st.binary(min_size=20, max_size=20), at=INSTANTS, offset=st.sampled_from([-3, 3]))
-def test_hes_window_rejects_pyotp_codes_at_t_plus_minus_3(
-    key: bytes, at: int, offset: int
-) -> None:
+def test_hes_window_rejects_pyotp_codes_at_t_plus_minus_3(key: bytes, at: int, offset: int) -> None:
     totp = pyotp.TOTP(base64.b32encode(key).decode())
     code = totp.at(at, counter_offset=offset)
     # A code from T+-3 may equal one inside the window by chance; that is not a rejection case.

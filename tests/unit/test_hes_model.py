@@ -81,12 +81,9 @@ def dump(path: Path) -> list[str]:
 def test_add_otp_app_shows_a_32_char_key_grouped_lowercase_and_the_hes_uri(hes: Hes) -> None:
     setup = hes.begin_otp_setup(EMAIL)
     assert re.fullmatch(r"[A-Z2-7]{32}", setup.key)
-    assert setup.display_key == " ".join(
-        setup.key.lower()[i : i + 4] for i in range(0, 32, 4)
-    )
+    assert setup.display_key == " ".join(setup.key.lower()[i : i + 4] for i in range(0, 32, 4))
     assert setup.uri == (
-        f"otpauth://totp/HES.Web:admin%40example.com?secret={setup.key}"
-        "&issuer=HES.Web&digits=6"
+        f"otpauth://totp/HES.Web:admin%40example.com?secret={setup.key}&issuer=HES.Web&digits=6"
     )
 
 

@@ -1,0 +1,181 @@
+"""The HES model's SQLite store, passwords, concurrency and the interim demo."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from keybridge import demo
+from keybridge.errors import InvalidInputError, StoreError
+from keybridge.hes import Hes, LoginStatus, default_store_path
+from keybridge.hes.passwords import hash_password, verify_password
+from keybridge.otp.codes import totp
+
+EMAIL = "admin@example.com"
+PASSWORD = "s3cret pass"
+NOW = 1_700_000_000.0
+
+
+def clock() -> float:
+    return NOW
+
+
+def enabled(path: Path, profile: str = "hes") -> list[str]:
+    with Hes(path, profile=profile, clock=clock, password_cost=16) as hes:
+        hes.create_user(EMAIL, PASSWORD)
+        key = base64.b32decode(hes.begin_otp_setup(EMAIL).key)
+        return hes.confirm_otp_setup(EMAIL, totp(key, NOW))
+
+
+def test_state_survives_reopening_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "hes.sqlite3"
+    codes = enabled(path)
+    with Hes(path, clock=clock, password_cost=16) as hes:
+        assert hes.is_2fa_enabled(EMAIL)
+        step = hes.login(EMAIL, PASSWORD)
+        assert step.token
+        assert hes.login_recovery(step.token, codes[0]).status == LoginStatus.OK
+
+
+def test_step_tokens_work_across_connections(tmp_path: Path) -> None:
+    path = tmp_path / "hes.sqlite3"
+    codes = enabled(path)
+    with Hes(path, clock=clock, password_cost=16) as first:
+        step = first.login(EMAIL, PASSWORD)
+    assert step.token
+    with Hes(path, clock=clock, password_cost=16) as second:
+        assert second.login_recovery(step.token, codes[0]).status == LoginStatus.OK
+
+
+def test_schema_version_is_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "hes.sqlite3"
+    Hes(path, clock=clock, password_cost=16).close()
+    with sqlite3.connect(path) as conn:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    assert meta["app"] == "keybridge.hes"
+    assert meta["schema_version"] == "1"
+
+
+def test_another_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "hes.sqlite3"
+    Hes(path, clock=clock, password_cost=16).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 99"):
+        Hes(path, clock=clock, password_cost=16)
+
+
+def test_a_foreign_sqlite_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StoreError, match="not a keybridge HES store"):
+        Hes(path, clock=clock, password_cost=16)
+    with sqlite3.connect(path) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
+    assert names == ["notes"]
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"just some text, certainly not a database" * 10)
+    with pytest.raises(StoreError, match="not a usable SQLite file"):
+        Hes(path, clock=clock, password_cost=16)
+
+
+def test_opening_with_the_other_profile_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "hes.sqlite3"
+    Hes(path, profile="strict", clock=clock, password_cost=16).close()
+    with pytest.raises(StoreError, match="profile='strict'"):
+        Hes(path, profile="hes", clock=clock, password_cost=16)
+
+
+def test_default_store_is_in_the_user_data_directory() -> None:
+    path = default_store_path()
+    assert path.name == "hes.sqlite3"
+    assert "keybridge" in path.parts
+
+
+def test_passwords_are_stored_with_scrypt_and_a_salt() -> None:
+    first = hash_password("pw", n=16)
+    second = hash_password("pw", n=16)
+    assert first.startswith("scrypt$16$8$1$")
+    assert first != second and "pw" not in first.split("$")
+    assert verify_password("pw", first) and verify_password("pw", second)
+    assert not verify_password("pW", first)
+
+
+def test_default_password_cost_is_strong() -> None:
+    assert hash_password("pw").startswith("scrypt$16384$8$1$")
+
+
+def test_scrypt_cost_must_be_a_power_of_two() -> None:
+    with pytest.raises(InvalidInputError, match="power of 2"):
+        hash_password("pw", n=1000)
+
+
+def _redeem(
+    model: Hes, token: str, code: str, barrier: threading.Barrier, results: list[LoginStatus]
+) -> None:
+    barrier.wait()
+    results.append(model.login_recovery(token, code).status)
+
+
+@pytest.mark.parametrize("profile", ["hes", "strict"])
+def test_two_connections_redeeming_one_code_at_once_exactly_one_wins(
+    tmp_path: Path, profile: str
+) -> None:
+    path = tmp_path / "hes.sqlite3"
+    codes = enabled(path, profile)
+    models = [Hes(path, profile=profile, clock=clock, password_cost=16) for _ in range(4)]
+    try:
+        for code in codes[:3]:
+            tokens = [m.login(EMAIL, PASSWORD).token or "" for m in models]
+            barrier = threading.Barrier(len(models))
+            results: list[LoginStatus] = []
+
+            threads = [
+                threading.Thread(target=_redeem, args=(m, t, code, barrier, results))
+                for m, t in zip(models, tokens, strict=True)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert sorted(results) == sorted([LoginStatus.OK] + [LoginStatus.DENIED] * 3)
+        assert models[0].recovery_codes_left(EMAIL) == 7
+    finally:
+        for m in models:
+            m.close()
+
+
+def test_threads_sharing_one_model_redeem_a_code_once(tmp_path: Path) -> None:
+    path = tmp_path / "hes.sqlite3"
+    codes = enabled(path)
+    with Hes(path, clock=clock, password_cost=16) as hes:
+        tokens = [hes.login(EMAIL, PASSWORD).token or "" for _ in range(6)]
+        barrier = threading.Barrier(len(tokens))
+        results: list[LoginStatus] = []
+
+        def redeem(token: str) -> None:
+            barrier.wait()
+            results.append(hes.login_recovery(token, codes[0]).status)
+
+        threads = [threading.Thread(target=redeem, args=(t,)) for t in tokens]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results.count(LoginStatus.OK) == 1
+        assert hes.recovery_codes_left(EMAIL) == 9
+
+
+def test_demo_walk_through_exits_zero() -> None:
+    lines: list[str] = []
+    assert demo.main(lines.append) == 0
+    assert not any("✗" in line for line in lines)
+    assert sum("✓" in line for line in lines) >= 15
