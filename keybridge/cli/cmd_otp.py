@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from keybridge.cli.common import open_key, report, run
 from keybridge.errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from keybridge.otp.uri import OtpParams
+from keybridge.otp import Algorithm
 
 LAYOUT_HELP = "Keyboard layout of the computer the code is typed on: us, uk, de, fr."
 
@@ -22,59 +21,59 @@ def otp() -> None:
     """Store, list, compute and type OTP codes on the key."""
 
 
-def _params_from_options(
-    name: str,
+@dataclass(frozen=True)
+class _Credential:
+    """What ``otp add`` stores: from --secret and options, or from a URI / QR code."""
+
+    key: bytes = field(repr=False)
+    kind: str
+    algorithm: Algorithm
+    digits: int
+    period: int
+    counter: int
+
+
+def _credential_from_options(
     secret: str | None,
     uri: str | None,
     qr: Path | None,
-    issuer: str | None,
     digits: int | None,
     period: int | None,
     algorithm: str | None,
     hotp: bool,
     counter: int | None,
-) -> OtpParams:
-    from keybridge.otp import Algorithm
+) -> _Credential:
     from keybridge.otp.secret import decode_secret
-    from keybridge.otp.uri import OtpKind, OtpParams, parse_uri
+    from keybridge.otp.uri import parse_uri
 
-    sources = [s for s in (secret, uri, qr) if s is not None]
-    if len(sources) > 1:
+    if len([s for s in (secret, uri, qr) if s is not None]) > 1:
         raise click.UsageError("give one of --secret, --uri and --qr")
+    if counter is not None and not hotp and uri is None and qr is None:
+        raise click.UsageError("--counter applies to --hotp credentials only")
     if qr is not None:
         from keybridge.otp.qr import read_otpauth_qr
 
         uri = read_otpauth_qr(qr)
     if uri is not None:
-        parsed = parse_uri(uri)
-        overrides: dict[str, Any] = {}
-        if issuer is not None:
-            overrides["issuer"] = issuer
-        if digits is not None:
-            overrides["digits"] = digits
-        if period is not None:
-            overrides["period"] = period
-        if algorithm is not None:
-            overrides["algorithm"] = Algorithm.parse(algorithm)
-        if overrides:
-            import dataclasses
-
-            parsed = dataclasses.replace(parsed, **overrides)
-        return parsed
+        p = parse_uri(uri)
+        return _Credential(
+            key=p.key,
+            kind=p.kind.value,
+            algorithm=Algorithm.parse(algorithm) if algorithm else p.algorithm,
+            digits=digits if digits is not None else p.digits,
+            period=period if period is not None else p.period,
+            counter=counter if counter is not None else (p.counter or 0),
+        )
     if secret is None:
         secret = click.prompt("Secret (Base32, as shown by HES)", hide_input=True, err=True)
     assert secret is not None
-    if counter is not None and not hotp:
-        raise click.UsageError("--counter applies to --hotp credentials only")
-    return OtpParams(
-        kind=OtpKind.HOTP if hotp else OtpKind.TOTP,
+    return _Credential(
         key=decode_secret(secret),
-        account=name,
-        issuer=issuer,
+        kind="hotp" if hotp else "totp",
         algorithm=Algorithm.parse(algorithm) if algorithm else Algorithm.SHA1,
         digits=digits if digits is not None else 6,
         period=period if period is not None else 30,
-        counter=(counter if counter is not None else 0) if hotp else None,
+        counter=counter or 0,
     )
 
 
@@ -87,7 +86,7 @@ def _params_from_options(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A screenshot or photo of the enrolment QR code.",
 )
-@click.option("--issuer", help="Issuer (e.g. HES.Web).")
+@click.option("--issuer", help="Issuer (e.g. HES.Web); the name becomes ISSUER:NAME.")
 @click.option("--digits", type=click.IntRange(6, 8), help="Code length (default 6).")
 @click.option("--period", type=click.IntRange(15, 120), help="TOTP period in seconds (default 30).")
 @click.option(
@@ -116,9 +115,9 @@ def add(
     force: bool,
 ) -> None:
     """Store a credential on the key. The secret never leaves it again."""
-    params = _params_from_options(
-        name, secret, uri, qr, issuer, digits, period, algorithm, hotp, counter
-    )
+    cred = _credential_from_options(secret, uri, qr, digits, period, algorithm, hotp, counter)
+    if issuer and not name.startswith(f"{issuer}:"):
+        name = f"{issuer}:{name}"
     if layout is not None:
         from keybridge.keyboard import get_layout
 
@@ -128,12 +127,12 @@ def add(
         async with open_key() as key:
             await key.otp_put(
                 name,
-                params.key,
-                kind=params.kind.value,
-                algorithm=params.algorithm,
-                digits=params.digits,
-                period=params.period,
-                counter=params.counter or 0,
+                cred.key,
+                kind=cred.kind,
+                algorithm=cred.algorithm,
+                digits=cred.digits,
+                period=cred.period,
+                counter=cred.counter,
                 require_button=touch,
                 layout=layout,
                 overwrite=force,
