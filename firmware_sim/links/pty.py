@@ -1,0 +1,99 @@
+"""Serve a key on a pseudo-terminal: a real tty device that pyserial opens like hardware.
+
+The simulator keeps the slave side open as well as the master, so a host may close and reopen
+the device path at will: without a slave holder the master would report EIO (hang-up) after
+the host's close. The slave is put in raw mode (no echo, no line editing) before the device
+path is published; pyserial flushes whatever waited in the queue when it opens the port.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import tty
+
+from firmware_sim.links.reactor import Reactor
+from firmware_sim.links.serving import FramedPort
+from firmware_sim.links.stream import BufferedWriter
+
+__all__ = ["PtyLink"]
+
+log = logging.getLogger("firmware_sim.link")
+
+_READ_SIZE = 4096
+_EIO_RETRY_S = 0.1
+
+
+class PtyLink:
+    """One key on one pty; :attr:`url` is the slave device path (``/dev/pts/N``)."""
+
+    def __init__(self, port: FramedPort, reactor: Reactor) -> None:
+        self.port = port
+        self._reactor = reactor
+        self._master = -1
+        self._slave = -1
+        self._writer: BufferedWriter | None = None
+        self.url = ""
+
+    def open(self) -> str:
+        """Create the pty and start serving; returns the device path."""
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.url = os.ttyname(self._slave)
+        self._writer = BufferedWriter(
+            self._reactor,
+            self._master,
+            lambda data: os.write(self._master, data),
+            name=self.port.name,
+            on_error=self._write_failed,
+        )
+        self.port.connect(self._writer.write)
+        self._reactor.add_reader(self._master, self._readable)
+        return self.url
+
+    def close(self) -> None:
+        if self._master < 0:
+            return
+        self._reactor.remove_reader(self._master)
+        if self._writer is not None:
+            self._writer.close()
+        self.port.close()
+        for fd in (self._master, self._slave):
+            os.close(fd)
+        self._master = self._slave = -1
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._master, _READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            # Hang-up seen on the master: pause reading briefly instead of spinning.
+            log.debug("%s: EIO on the pty master; retrying", self.port.name)
+            self._reactor.remove_reader(self._master)
+            self._reactor.call_later(_EIO_RETRY_S, self._resume)
+            return
+        if data:
+            self.port.feed(data)
+
+    def _resume(self) -> None:
+        if self._master >= 0:
+            self._reactor.add_reader(self._master, self._readable)
+
+    def _write_failed(self, exc: OSError) -> None:
+        # EIO while nobody holds the slave cannot happen (we hold it); log anything else and
+        # start a fresh writer so the next reply gets through.
+        log.warning("%s: write to the pty failed: %s", self.port.name, exc)
+        if self._master >= 0:
+            self._writer = BufferedWriter(
+                self._reactor,
+                self._master,
+                lambda data: os.write(self._master, data),
+                name=self.port.name,
+                on_error=self._write_failed,
+            )
+            self.port.connect(self._writer.write)

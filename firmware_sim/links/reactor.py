@@ -1,0 +1,191 @@
+"""A small selector-based event loop for the simulator's links.
+
+Why not asyncio: importing :mod:`asyncio` alone costs about 100 ms of a cold start whose goal is
+150 ms to the ``READY`` line. The links only need readers, writers and timers, which
+:mod:`selectors` gives in a few milliseconds. The method names follow asyncio's loop
+(``add_reader``, ``call_later``, ...) so the link code reads the same.
+
+The reactor is single-threaded; :meth:`Reactor.call_soon_threadsafe` is the one method another
+thread may call (tests that serve a key on a background thread use it to stop the loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import os
+import selectors
+import signal
+import time
+from collections.abc import Callable
+
+__all__ = ["Reactor", "Timer"]
+
+Callback = Callable[[], object]
+
+
+class Timer:
+    """A scheduled callback; :meth:`cancel` stops it from running."""
+
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callback) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Reactor:
+    """Readers, writers and timers on one :class:`selectors.DefaultSelector`."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._readers: dict[int, Callback] = {}
+        self._writers: dict[int, Callback] = {}
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._order = itertools.count()
+        self._soon: list[Callback] = []
+        self._stopping = False
+        # A self-pipe wakes select() for signals and for calls from other threads.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.add_reader(self._wake_r, self._drain_wakeup)
+        self._signal_handlers: dict[int, Callback] = {}
+        self._previous_handlers: dict[int, object] = {}
+        self._pending_signals: list[int] = []
+        self._previous_wakeup_fd: int | None = None
+
+    @staticmethod
+    def time() -> float:
+        return time.monotonic()
+
+    # -- file descriptors ------------------------------------------------------------------
+
+    def add_reader(self, fd: int, callback: Callback) -> None:
+        self._readers[fd] = callback
+        self._update(fd)
+
+    def remove_reader(self, fd: int) -> None:
+        if self._readers.pop(fd, None) is not None:
+            self._update(fd)
+
+    def add_writer(self, fd: int, callback: Callback) -> None:
+        self._writers[fd] = callback
+        self._update(fd)
+
+    def remove_writer(self, fd: int) -> None:
+        if self._writers.pop(fd, None) is not None:
+            self._update(fd)
+
+    def _update(self, fd: int) -> None:
+        events = (selectors.EVENT_READ if fd in self._readers else 0) | (
+            selectors.EVENT_WRITE if fd in self._writers else 0
+        )
+        try:
+            key = self._selector.get_key(fd)
+        except KeyError:
+            if events:
+                self._selector.register(fd, events)
+            return
+        if not events:
+            self._selector.unregister(fd)
+        elif key.events != events:
+            self._selector.modify(fd, events)
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def call_later(self, delay: float, callback: Callback) -> Timer:
+        timer = Timer(self.time() + max(0.0, delay), callback)
+        heapq.heappush(self._timers, (timer.when, next(self._order), timer))
+        return timer
+
+    def call_soon(self, callback: Callback) -> None:
+        self._soon.append(callback)
+
+    def call_soon_threadsafe(self, callback: Callback) -> None:
+        self._soon.append(callback)  # list.append is atomic under the GIL
+        self._wake()
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def add_signal_handler(self, signum: int, callback: Callback) -> None:
+        """Run ``callback`` in the loop (not in the signal handler) when ``signum`` arrives."""
+        if self._previous_wakeup_fd is None:
+            self._previous_wakeup_fd = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        self._signal_handlers[signum] = callback
+        previous = signal.signal(signum, self._on_signal)
+        self._previous_handlers.setdefault(signum, previous)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._pending_signals.append(signum)
+
+    # -- running -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Make :meth:`run` return after the current iteration."""
+        self._stopping = True
+        self._wake()
+
+    def run(self) -> None:
+        """Dispatch events until :meth:`stop` is called."""
+        self._stopping = False
+        while not self._stopping:
+            self.run_once()
+
+    def run_once(self, max_wait: float | None = None) -> None:
+        timeout = max_wait
+        if self._soon or self._pending_signals:
+            timeout = 0.0
+        elif self._timers:
+            wait = max(0.0, self._timers[0][0] - self.time())
+            timeout = wait if timeout is None else min(timeout, wait)
+        for key, events in self._selector.select(timeout):
+            fd = int(key.fd)
+            if events & selectors.EVENT_READ and fd in self._readers:
+                self._readers[fd]()
+            if events & selectors.EVENT_WRITE and fd in self._writers:
+                self._writers[fd]()
+        while self._pending_signals:
+            handler = self._signal_handlers.get(self._pending_signals.pop(0))
+            if handler is not None:
+                handler()
+        now = self.time()
+        while self._timers and self._timers[0][0] <= now:
+            timer = heapq.heappop(self._timers)[2]
+            if not timer.cancelled:
+                timer.callback()
+        soon, self._soon = self._soon, []
+        for callback in soon:
+            callback()
+
+    def close(self) -> None:
+        """Restore signal handlers and release the selector and the wake-up pipe."""
+        for signum, previous in self._previous_handlers.items():
+            signal.signal(signum, previous)  # type: ignore[arg-type]
+        self._signal_handlers.clear()
+        self._previous_handlers.clear()
+        if self._previous_wakeup_fd is not None:
+            signal.set_wakeup_fd(self._previous_wakeup_fd)
+            self._previous_wakeup_fd = None
+        self._selector.close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+        self._readers.clear()
+        self._writers.clear()
+
+    def _wake(self) -> None:
+        # A full pipe is fine: select() wakes anyway.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"\x00")
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass

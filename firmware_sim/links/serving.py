@@ -1,0 +1,131 @@
+"""The serving loop shared by every byte-stream link: frames in, firmware, frames out.
+
+A :class:`FramedPort` joins one device (anything with ``handle(bytes) -> list[bytes]`` and
+``poll() -> list[bytes]``, such as :class:`firmware_sim.core.Firmware`) to one byte stream. It
+decodes frames with :class:`~keybridge.protocol.framing.FrameDecoder` (corrupt frames are
+dropped and logged; the host retries), hands each message to the device, frames the replies and
+polls the device: every 50 ms while a request waits (for the button), once a second otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from firmware_sim.links.reactor import Reactor, Timer
+from keybridge.errors import KeybridgeError
+from keybridge.protocol.constants import MessageType
+from keybridge.protocol.framing import FrameDecoder, encode_frame
+
+__all__ = ["Device", "FramedPort"]
+
+log = logging.getLogger("firmware_sim.link")
+
+FAST_POLL_S = 0.05
+"""Poll interval while a request waits: completes it soon after a button event or timeout."""
+IDLE_POLL_S = 1.0
+"""Poll interval otherwise; a safety net for states the port cannot see (sealed messages)."""
+
+
+class Device(Protocol):
+    """What a link serves: the firmware core's message interface."""
+
+    def handle(self, message: bytes) -> list[bytes]: ...
+
+    def poll(self) -> list[bytes]: ...
+
+
+class FramedPort:
+    """Serves one device over one byte stream; the link calls :meth:`connect` and :meth:`feed`."""
+
+    def __init__(self, device: Device, reactor: Reactor, *, name: str = "key") -> None:
+        self.device = device
+        self.name = name
+        self._reactor = reactor
+        self._decoder = FrameDecoder()
+        self._write: Callable[[bytes], None] | None = None
+        self._waiting = False
+        self._timer: Timer | None = None
+        self.frames_in = 0
+        self.frames_out = 0
+        self._schedule(IDLE_POLL_S)
+
+    @property
+    def dropped(self) -> int:
+        """Corrupt frames dropped on the current connection."""
+        return self._decoder.dropped
+
+    def connect(self, write: Callable[[bytes], None]) -> None:
+        """A host attached: replies go to ``write`` and framing starts afresh."""
+        self._write = write
+        self._decoder = FrameDecoder()
+
+    def disconnect(self) -> None:
+        """The host left: replies are dropped until the next :meth:`connect`."""
+        self._write = None
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the host."""
+        dropped = self._decoder.dropped
+        messages = self._decoder.feed(data)
+        if self._decoder.dropped != dropped:
+            log.info("%s: dropped a corrupt frame: %s", self.name, self._decoder.last_error)
+        for message in messages:
+            self.frames_in += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: <- %s", self.name, message.hex(" "))
+            try:
+                replies = self.device.handle(message)
+            except (KeybridgeError, OSError):
+                # The core answers bad input itself; this is a failure of the simulator (a state
+                # file that cannot be written, say). Keep serving: the host sees a timeout.
+                log.exception("%s: the firmware failed on a request", self.name)
+                continue
+            self._emit(replies)
+
+    def poke(self) -> None:
+        """Poll now (after a button event)."""
+        self._poll()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._write = None
+
+    def _poll(self) -> None:
+        try:
+            replies = self.device.poll()
+        except (KeybridgeError, OSError):
+            log.exception("%s: the firmware failed while polling", self.name)
+            replies = []
+        self._emit(replies)
+        self._schedule(FAST_POLL_S if self._waiting else IDLE_POLL_S)
+
+    def _schedule(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._reactor.call_later(delay, self._poll)
+
+    def _emit(self, replies: list[bytes]) -> None:
+        was_waiting = self._waiting
+        for reply in replies:
+            if reply[:1] == bytes([MessageType.KEEPALIVE]):
+                self._waiting = True
+            elif reply[:1] == bytes([MessageType.RESPONSE]):
+                self._waiting = False
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: -> %s", self.name, reply.hex(" "))
+            try:
+                frame = encode_frame(reply)
+            except KeybridgeError:
+                log.exception("%s: the firmware produced an unframeable reply", self.name)
+                continue
+            if self._write is None:
+                log.info("%s: no host attached; dropped a %d-byte reply", self.name, len(reply))
+                continue
+            self.frames_out += 1
+            self._write(frame)
+        if self._waiting and not was_waiting:
+            self._schedule(FAST_POLL_S)

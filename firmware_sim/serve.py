@@ -1,0 +1,295 @@
+"""``python -m firmware_sim serve``: run simulated keys on ptys or TCP ports.
+
+For each key the process prints one line ``READY <device URL>`` on stdout (flushed) once the key
+accepts connections: the pty's device path (``/dev/pts/N``) or ``socket://HOST:PORT``. Logs go
+to stderr. SIGINT and SIGTERM stop it cleanly (exit 0; every acknowledged write is already in
+the state file; ptys and sockets are closed; a temporary state directory is removed). SIGUSR1
+presses the button of every key that waits for it, SIGUSR2 declines (``--button manual``).
+
+``--keys N`` serves N independent keys: N ptys, or N TCP ports (``PORT``, ``PORT+1``, ...; port
+0 picks a free port for each). With ``--state FILE`` key 1 keeps its state in ``FILE``, key 2 in
+``FILE.2``, ... key N in ``FILE.N``; without it the state lives in a temporary directory that is
+removed at exit.
+
+This module is the library side of the command; a host CLI may call :func:`main` or build a
+:class:`KeyServer` itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from firmware_sim.links.pty import PtyLink
+from firmware_sim.links.reactor import Reactor
+from firmware_sim.links.serving import Device, FramedPort
+from firmware_sim.links.tcp import TcpLink
+from keybridge.errors import InvalidInputError, KeybridgeError
+
+__all__ = ["KeyServer", "ServeOptions", "main", "parse_args", "state_paths"]
+
+log = logging.getLogger("firmware_sim")
+
+MAX_KEYS = 1000
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``serve`` runs; :func:`parse_args` builds it from the command line."""
+
+    link: str = "pty"
+    """``pty`` or ``tcp``."""
+    host: str = "127.0.0.1"
+    port: int = 0
+    state: Path | None = None
+    clock: str = "real"
+    button: str = "auto"
+    keys: int = 1
+    verbosity: int = 0
+    """-1 quiet (warnings), 0 info, 1 debug with hex dumps of every frame."""
+
+
+def state_paths(base: Path, keys: int) -> list[Path]:
+    """State files of ``keys`` keys: ``base``, ``base.2``, ..., ``base.N``."""
+    return [base] + [base.with_name(f"{base.name}.{i}") for i in range(2, keys + 1)]
+
+
+def parse_link(spec: str) -> tuple[str, str, int]:
+    """``pty`` or ``tcp:HOST:PORT`` (``tcp:PORT`` and ``tcp`` use 127.0.0.1, port 0 = free)."""
+    kind, _, rest = spec.partition(":")
+    if kind == "pty" and not rest:
+        return "pty", "", 0
+    if kind != "tcp":
+        raise InvalidInputError(f"unknown link {spec!r}: use pty or tcp:HOST:PORT")
+    host, sep, port_text = rest.rpartition(":")
+    if not sep:
+        host, port_text = "", rest
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text or "0")
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 0xFFFF:
+        raise InvalidInputError(
+            f"link {spec!r}: {port_text!r} is not a TCP port (0-65535; 0 picks a free one)"
+        )
+    return "tcp", host, port
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One line, not argparse's usage block: scripts and CI logs stay readable.
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m firmware_sim serve",
+        description="Serve simulated keys on ptys or TCP; prints 'READY <device URL>' per key.",
+    )
+    parser.add_argument(
+        "--link", default="pty", metavar="pty|tcp:HOST:PORT", help="the link (default: pty)"
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="state file (key N of --keys uses FILE.N); default: a temporary directory",
+    )
+    parser.add_argument(
+        "--clock",
+        default="real",
+        metavar="real|fixed:UNIX|offset:SECONDS",
+        help="clock override (default: real, set by the host)",
+    )
+    parser.add_argument(
+        "--button",
+        default="auto",
+        metavar="auto|deny|manual|scripted:STEPS",
+        help="button behaviour (default: auto); manual: SIGUSR1 presses, SIGUSR2 declines",
+    )
+    parser.add_argument("--keys", type=int, default=1, metavar="N", help="keys to serve")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every frame in hex")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> ServeOptions:
+    """Options from ``serve``'s arguments; exits 2 with a one-line error on bad input."""
+    parser = _build_parser()
+    ns = parser.parse_args(list(argv))
+    try:
+        link, host, port = parse_link(ns.link)
+        _check_specs(ns.clock, ns.button)
+    except InvalidInputError as exc:
+        parser.error(str(exc))
+    if not 1 <= ns.keys <= MAX_KEYS:
+        parser.error(f"--keys {ns.keys}: serve between 1 and {MAX_KEYS} keys")
+    if link == "tcp" and port and port + ns.keys - 1 > 0xFFFF:
+        parser.error(f"--keys {ns.keys} from port {port} runs past port 65535")
+    return ServeOptions(
+        link=link,
+        host=host,
+        port=port,
+        state=ns.state,
+        clock=ns.clock,
+        button=ns.button,
+        keys=ns.keys,
+        verbosity=1 if ns.verbose else -1 if ns.quiet else 0,
+    )
+
+
+def _check_specs(clock: str, button: str) -> None:
+    from firmware_sim.button import Button
+    from firmware_sim.clock import KeyClock
+
+    KeyClock.parse(clock)
+    Button.parse(button)
+
+
+def make_firmware(options: ServeOptions, state: Path) -> Device:
+    """One key: its own flash file, clock and button."""
+    from firmware_sim.button import Button
+    from firmware_sim.clock import KeyClock
+    from firmware_sim.core import Firmware
+    from firmware_sim.flash import Flash
+
+    return Firmware(Flash(state), KeyClock.parse(options.clock), Button.parse(options.button))
+
+
+class KeyServer:
+    """Serves ``options.keys`` keys on one :class:`Reactor` (the calling thread runs it)."""
+
+    def __init__(
+        self,
+        options: ServeOptions,
+        *,
+        make_device: Callable[[ServeOptions, Path], Device] = make_firmware,
+    ) -> None:
+        self.options = options
+        self.reactor = Reactor()
+        self._make_device = make_device
+        self._tempdir: Path | None = None
+        self.ports: list[FramedPort] = []
+        self.links: list[PtyLink | TcpLink] = []
+        self.urls: list[str] = []
+
+    def start(self) -> list[str]:
+        """Load every key and open its link; returns the device URLs in key order."""
+        base = self.options.state
+        if base is None:
+            import tempfile
+
+            self._tempdir = Path(tempfile.mkdtemp(prefix="keybridge-sim-"))
+            base = self._tempdir / "key.state"
+        try:
+            for index, path in enumerate(state_paths(base, self.options.keys), start=1):
+                device = self._make_device(self.options, path)
+                port = FramedPort(device, self.reactor, name=f"key {index}")
+                link: PtyLink | TcpLink
+                if self.options.link == "pty":
+                    link = PtyLink(port, self.reactor)
+                else:
+                    tcp_port = self.options.port + index - 1 if self.options.port else 0
+                    link = TcpLink(port, self.reactor, self.options.host, tcp_port)
+                self.ports.append(port)
+                self.links.append(link)
+                url = link.open()
+                self.urls.append(url)
+                log.info("key %d: serving on %s (state %s)", index, url, path)
+        except BaseException:
+            self.close()
+            raise
+        return self.urls
+
+    def press(self) -> int:
+        """Press the button of every key that waits; returns how many did."""
+        return self._button("press", "pressed")
+
+    def decline(self) -> int:
+        """Decline on every key that waits; returns how many did."""
+        return self._button("decline", "declined")
+
+    def _button(self, action: str, what: str) -> int:
+        count = 0
+        for port in self.ports:
+            # The core exposes its Button as ``button``; a device without one has none to press.
+            button = getattr(port.device, "button", None)
+            if button is not None and getattr(button, action)():
+                count += 1
+                log.info("%s: button %s", port.name, what)
+                port.poke()
+        if not count:
+            log.info("no key waits for its button; nothing %s", what)
+        return count
+
+    def run(self) -> None:
+        """Serve until :meth:`stop`."""
+        self.reactor.run()
+
+    def stop(self) -> None:
+        self.reactor.stop()
+
+    def close(self) -> None:
+        """Close every link and remove a temporary state directory."""
+        for link in self.links:
+            try:
+                link.close()
+            except OSError as exc:
+                log.warning("closing %s: %s", link.url, exc)
+        self.links.clear()
+        self.reactor.close()
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
+
+
+def serve(options: ServeOptions, *, stdout: TextIO | None = None) -> int:
+    """Run keys until SIGINT/SIGTERM; prints the READY lines. Returns the exit status."""
+    out = stdout if stdout is not None else sys.stdout
+    server = KeyServer(options)
+    try:
+        urls = server.start()
+    except (KeybridgeError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    try:
+        reactor = server.reactor
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            reactor.add_signal_handler(signum, server.stop)
+        reactor.add_signal_handler(signal.SIGUSR1, server.press)
+        reactor.add_signal_handler(signal.SIGUSR2, server.decline)
+        out.write("".join(f"READY {url}\n" for url in urls))
+        out.flush()
+        server.run()
+        log.info("stopping")
+    finally:
+        server.close()
+    return 0
+
+
+def configure_logging(verbosity: int) -> None:
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("firmware_sim: %(message)s"))
+    root = logging.getLogger("firmware_sim")
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of ``serve``: parse, log to stderr, serve."""
+    options = parse_args(argv)
+    configure_logging(options.verbosity)
+    return serve(options)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))
