@@ -1,0 +1,377 @@
+"""The firmware of the simulated key: one inbound message in, outbound messages out.
+
+The core does no I/O of its own: links feed it message bytes (:meth:`Firmware.handle`) and call
+:meth:`Firmware.poll` about every 100 ms; time and user presence come from the injected
+:class:`~firmware_sim.clock.KeyClock` and :class:`~firmware_sim.button.Button`, persistence from
+the :class:`~firmware_sim.flash.Flash`. Any byte string gets a well-formed answer; nothing the
+host sends can make it raise.
+
+Every change is saved to flash before the key answers OK, and the in-memory state is replaced
+only after the save succeeded, so a refused or failed request changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from firmware_sim import otp_store
+from firmware_sim.button import Button, Decision
+from firmware_sim.clock import ClockBackwardsError, KeyClock
+from firmware_sim.flash import Flash, FlashError
+from firmware_sim.otp_store import U64_MAX, Refused
+from firmware_sim.state import KeyState, new_serial
+from keybridge.errors import MessageError
+from keybridge.keyboard import LAYOUT_IDS
+from keybridge.protocol.commands import (
+    BODIES,
+    Body,
+    Empty,
+    GetInfoResponse,
+    OtpCalculateResponse,
+    OtpListRequest,
+    OtpNameRequest,
+    OtpPutRequest,
+    OtpRenameRequest,
+    OtpTypeRequest,
+    OtpTypeResponse,
+    PingBody,
+    SetTimeRequest,
+    SetTimeResponse,
+)
+from keybridge.protocol.constants import (
+    CAPACITY,
+    PROTOCOL_VERSION,
+    Command,
+    KeepaliveReason,
+    MessageType,
+    Status,
+    Tag,
+)
+from keybridge.protocol.framing import MAX_MESSAGE
+from keybridge.protocol.messages import (
+    Fields,
+    Keepalive,
+    Request,
+    Response,
+    decode_message,
+    encode_message,
+)
+
+__all__ = ["FIRMWARE_VERSION", "KEEPALIVE_INTERVAL_S", "Firmware"]
+
+FIRMWARE_VERSION = "0.1.0-sim"
+KEEPALIVE_INTERVAL_S = 1.0
+
+log = logging.getLogger(__name__)
+
+_Action = Callable[[], Body]
+
+
+@dataclass
+class _Wait:
+    """A handler's answer "ask the button, then run ``action``"."""
+
+    action: _Action
+
+
+@dataclass
+class _Pending:
+    raw: bytes
+    seq: int
+    command: int
+    action: _Action
+    last_keepalive: float
+
+
+class Firmware:
+    """The key: feed it messages with :meth:`handle`, tick it with :meth:`poll`."""
+
+    def __init__(
+        self,
+        flash: Flash,
+        clock: KeyClock,
+        button: Button,
+        *,
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.flash = flash
+        self.clock = clock
+        self.button = button
+        state = flash.load()
+        if state is None:
+            state = KeyState(serial=new_serial(random))
+            flash.save(state)
+        self._state = state
+        self._pending: _Pending | None = None
+        self._last: tuple[bytes, list[bytes]] | None = None
+        self._handlers: dict[Command, Callable[[Body], Body | _Wait]] = {
+            Command.GET_INFO: self._get_info,
+            Command.PING: self._ping,
+            Command.SET_TIME: self._set_time,
+            Command.OTP_PUT: self._otp_put,
+            Command.OTP_LIST: self._otp_list,
+            Command.OTP_DELETE: self._otp_delete,
+            Command.OTP_RENAME: self._otp_rename,
+            Command.OTP_CALCULATE: self._otp_calculate,
+            Command.OTP_TYPE: self._otp_type,
+            Command.RESET: self._reset,
+        }
+
+    @property
+    def serial(self) -> str:
+        return self._state.serial
+
+    @property
+    def state(self) -> KeyState:
+        """What the key holds now (read-only; for tests and the debug link)."""
+        return self._state
+
+    @property
+    def waiting(self) -> bool:
+        """A request is waiting for the button."""
+        return self._pending is not None
+
+    # -- entry points --------------------------------------------------------------------
+
+    def handle(self, message: bytes) -> list[bytes]:
+        """Answer one inbound message; returns the outbound messages (possibly a KEEPALIVE)."""
+        try:
+            return self._handle(bytes(message))
+        except Exception:  # the last line of defence: a bug must not take the key down
+            log.exception("internal error handling %s", bytes(message[:64]).hex())
+            seq, command = _guess_header(message)
+            return [_response(seq, command, Status.INTERNAL_ERROR, "internal error")]
+
+    def poll(self) -> list[bytes]:
+        """Settle a request waiting for the button, or send its periodic KEEPALIVE."""
+        pending = self._pending
+        if pending is None:
+            return []
+        try:
+            now = self.clock.monotonic()
+            decision = self.button.check(now)
+            if decision is Decision.PENDING:
+                if now - pending.last_keepalive < KEEPALIVE_INTERVAL_S:
+                    return []
+                pending.last_keepalive = now
+                return [self._keepalive(pending, now)]
+            self._pending = None
+            out = self._settle(pending.seq, pending.command, decision, pending.action)
+        except Exception:
+            log.exception("internal error completing a button-gated request")
+            self._pending = None
+            self.button.cancel()
+            out = [_response(pending.seq, pending.command, Status.INTERNAL_ERROR, "internal error")]
+        self._last = (pending.raw, out)
+        return out
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def _handle(self, raw: bytes) -> list[bytes]:
+        seq, command = _guess_header(raw)
+        if len(raw) > MAX_MESSAGE:
+            detail = f"message of {len(raw)} bytes exceeds the {MAX_MESSAGE}-byte limit"
+            return [_response(seq, command, Status.BAD_MESSAGE, detail)]
+        try:
+            message = decode_message(raw)
+        except MessageError as exc:
+            return [_response(seq, command, Status.BAD_MESSAGE, str(exc))]
+        if not isinstance(message, Request):
+            detail = (
+                "encrypted sessions are not supported by this key"
+                if raw[0] == MessageType.SEALED
+                else "the key accepts only REQUEST messages"
+            )
+            return [_response(0, 0, Status.BAD_MESSAGE, detail)]
+
+        if self._pending is not None:
+            if raw == self._pending.raw:
+                return [self._keepalive(self._pending, self.clock.monotonic())]
+            return [
+                _response(
+                    message.seq,
+                    message.command,
+                    Status.BUSY,
+                    "another request is waiting for the button",
+                )
+            ]
+        if self._last is not None and self._last[0] == raw:
+            return list(self._last[1])  # an idempotent retry: answer again, do not execute
+
+        out = self._execute(message, raw)
+        if self._pending is None:
+            self._last = (raw, out)
+        return out
+
+    def _execute(self, request: Request, raw: bytes) -> list[bytes]:
+        seq, command = request.seq, request.command
+        if not isinstance(command, Command) or command not in self._handlers:
+            detail = f"command 0x{int(command):02x} is not supported by this key"
+            return [_response(seq, command, Status.UNKNOWN_COMMAND, detail)]
+        request_type = BODIES[command][0]
+        try:
+            body = request_type.from_fields(request.fields)
+        except MessageError as exc:
+            return [_response(seq, command, Status.BAD_PARAMETER, str(exc))]
+        try:
+            result = self._handlers[command](body)
+        except Refused as refused:
+            return [_response(seq, command, refused.status, refused.detail)]
+        if not isinstance(result, _Wait):
+            return [_ok(seq, command, result)]
+
+        now = self.clock.monotonic()
+        decision = self.button.request(now)
+        if decision is not Decision.PENDING:
+            return self._settle(seq, command, decision, result.action)
+        self._pending = _Pending(raw, seq, command, result.action, last_keepalive=now)
+        return [self._keepalive(self._pending, now)]
+
+    def _settle(self, seq: int, command: int, decision: Decision, action: _Action) -> list[bytes]:
+        if decision is Decision.DENIED:
+            return [_response(seq, command, Status.BUTTON_DENIED, "declined on the key")]
+        if decision is not Decision.APPROVED:
+            return [_response(seq, command, Status.BUTTON_TIMEOUT, "the button was not pressed")]
+        try:
+            return [_ok(seq, command, action())]
+        except Refused as refused:
+            return [_response(seq, command, refused.status, refused.detail)]
+
+    def _keepalive(self, pending: _Pending, now: float) -> bytes:
+        deadline = self.button.deadline
+        left_ms = 0 if deadline is None else max(0, int((deadline - now) * 1000))
+        fields = Fields.of([(Tag.TIMEOUT_MS, min(left_ms, 0xFFFFFFFF).to_bytes(4, "big"))])
+        return encode_message(Keepalive(pending.seq, KeepaliveReason.WAITING_FOR_BUTTON, fields))
+
+    def _commit(self, state: KeyState) -> None:
+        """Save ``state`` to flash, then adopt it; a failed save changes nothing."""
+        try:
+            self.flash.save(state)
+        except FlashError as exc:
+            raise Refused(Status.STORAGE_ERROR, str(exc)) from None
+        self._state = state
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _get_info(self, body: Body) -> Body:
+        now = self.clock.now()
+        return GetInfoResponse(
+            serial=self._state.serial,
+            firmware_version=FIRMWARE_VERSION,
+            protocol_version=PROTOCOL_VERSION,
+            capacity=CAPACITY,
+            used=len(self._state.credentials),
+            clock_set=now is not None,
+            max_message=MAX_MESSAGE,
+            layouts=",".join(LAYOUT_IDS),
+            time=None if now is None else _u64(now),
+        )
+
+    def _ping(self, body: Body) -> Body:
+        assert isinstance(body, PingBody)
+        return PingBody(payload=body.payload)
+
+    def _set_time(self, body: Body) -> Body:
+        assert isinstance(body, SetTimeRequest)
+        try:
+            effective = self.clock.set(body.time, body.force)
+        except ClockBackwardsError as exc:
+            raise Refused(Status.CLOCK_BACKWARDS, str(exc)) from None
+        return SetTimeResponse(time=_u64(effective))
+
+    def _otp_put(self, body: Body) -> Body:
+        assert isinstance(body, OtpPutRequest)
+        self._commit(otp_store.put(self._state, body))
+        return Empty()
+
+    def _otp_list(self, body: Body) -> Body:
+        assert isinstance(body, OtpListRequest)
+        return otp_store.list_page(self._state, body.start)
+
+    def _otp_delete(self, body: Body) -> Body:
+        assert isinstance(body, OtpNameRequest)
+        self._commit(otp_store.delete(self._state, body.name))
+        return Empty()
+
+    def _otp_rename(self, body: Body) -> Body:
+        assert isinstance(body, OtpRenameRequest)
+        state = otp_store.rename(self._state, body.name, body.new_name)
+        if state is not self._state:
+            self._commit(state)
+        return Empty()
+
+    def _otp_calculate(self, body: Body) -> Body | _Wait:
+        assert isinstance(body, OtpNameRequest)
+        _, credential = otp_store.lookup(self._state, body.name)
+        otp_store.check_computable(credential, self.clock.now())
+
+        def calculate() -> Body:
+            code = self._code(body.name)
+            return OtpCalculateResponse(code.code, code.valid_until, code.counter)
+
+        return _Wait(calculate) if credential.require_button else calculate()
+
+    def _otp_type(self, body: Body) -> Body | _Wait:
+        assert isinstance(body, OtpTypeRequest)
+        _, credential = otp_store.lookup(self._state, body.name)
+        layout = otp_store.resolve_layout(body.layout or credential.layout or "us")
+        otp_store.check_typeable(layout, body.enter)
+        otp_store.check_computable(credential, self.clock.now())
+
+        def type_code() -> Body:
+            code = self._code(body.name)
+            reports = otp_store.type_reports(code.code, layout, body.enter)
+            return OtpTypeResponse(reports=reports, layout=layout.id)
+
+        return _Wait(type_code) if credential.require_button else type_code()
+
+    def _code(self, name: str) -> otp_store.Code:
+        """Compute the code; an HOTP counter is advanced and saved before anyone sees it."""
+        index, credential = otp_store.lookup(self._state, name)
+        code = otp_store.compute_code(credential, self.clock.now())
+        if code.advanced is not None:
+            self._commit(self._state.replace_at(index, code.advanced))
+        return code
+
+    def _reset(self, body: Body) -> _Wait:
+        def reset() -> Body:
+            self._commit(KeyState(serial=self._state.serial))
+            self.clock.clear()
+            return Empty()
+
+        return _Wait(reset)
+
+
+def _u64(value: float) -> int:
+    return min(max(0, int(value)), U64_MAX)
+
+
+def _guess_header(raw: bytes) -> tuple[int, int]:
+    """Sequence number and command of a REQUEST header, even if the rest is malformed."""
+    if len(raw) >= 4 and raw[0] == MessageType.REQUEST:
+        return int.from_bytes(raw[1:3], "big"), raw[3]
+    return 0, 0
+
+
+def _response(seq: int, command: int, status: Status, detail: str | None = None) -> bytes:
+    fields = Fields() if detail is None else Fields.of([(Tag.DETAIL, _clip(detail))])
+    return encode_message(Response(seq, command, status, fields))
+
+
+def _ok(seq: int, command: int, body: Body) -> bytes:
+    out = encode_message(Response(seq, command, Status.OK, body.to_fields()))
+    if len(out) > MAX_MESSAGE:
+        detail = f"the answer would exceed the {MAX_MESSAGE}-byte message limit"
+        return _response(seq, command, Status.BAD_PARAMETER, detail)
+    return out
+
+
+def _clip(detail: str, limit: int = 512) -> bytes:
+    """A DETAIL value of at most ``limit`` bytes, cut on a character boundary."""
+    data = detail.encode("utf-8")
+    if len(data) <= limit:
+        return data
+    return data[:limit].decode("utf-8", "ignore").encode("utf-8")

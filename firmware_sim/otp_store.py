@@ -1,0 +1,243 @@
+"""The credential table: validation of what hosts send, and the table operations.
+
+Every function is pure: it takes a :class:`KeyState` and returns a new one (or a result), and
+refuses bad input with :class:`Refused`, which the core turns into a status and a DETAIL field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import unicodedata
+
+from firmware_sim.state import ALGORITHMS, Credential, KeyState
+from keybridge.errors import InvalidInputError, UnsupportedCharacterError
+from keybridge.keyboard import LAYOUT_IDS, Layout, encode_text, get_layout
+from keybridge.otp.codes import hotp, time_step
+from keybridge.protocol.commands import ListEntry, OtpListResponse, OtpPutRequest
+from keybridge.protocol.constants import (
+    CAPACITY,
+    DIGITS_MAX,
+    DIGITS_MIN,
+    LIST_PAGE_BYTES,
+    NAME_MAX_BYTES,
+    PERIOD_MAX,
+    PERIOD_MIN,
+    SECRET_MAX_BYTES,
+    SECRET_MIN_BYTES,
+    OtpKind,
+    Status,
+)
+from keybridge.protocol.messages import encode_fields
+
+__all__ = [
+    "MAX_COUNTER",
+    "Code",
+    "Refused",
+    "check_computable",
+    "check_typeable",
+    "compute_code",
+    "credential_from_put",
+    "delete",
+    "list_page",
+    "lookup",
+    "put",
+    "rename",
+    "resolve_layout",
+    "type_reports",
+    "validate_name",
+]
+
+U64_MAX = 2**64 - 1
+MAX_COUNTER = U64_MAX - 1
+"""Largest HOTP counter a credential may hold: the key must be able to store counter + 1."""
+
+_FIELD_HEADER_BYTES = 3
+
+
+class Refused(Exception):
+    """A request the key answers with a non-OK ``status`` and a DETAIL text."""
+
+    def __init__(self, status: Status, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def validate_name(name: str, field: str = "NAME") -> None:
+    size = len(name.encode("utf-8"))
+    if not 1 <= size <= NAME_MAX_BYTES:
+        raise Refused(
+            Status.BAD_PARAMETER,
+            f"{field} is {size} bytes of UTF-8; it must be 1 to {NAME_MAX_BYTES}",
+        )
+    for i, char in enumerate(name):
+        if unicodedata.category(char) == "Cc":
+            raise Refused(
+                Status.BAD_PARAMETER,
+                f"{field} holds control character U+{ord(char):04X} at position {i}",
+            )
+
+
+def resolve_layout(layout_id: str) -> Layout:
+    """The keyboard layout ``layout_id`` names, or UNSUPPORTED_LAYOUT."""
+    try:
+        return get_layout(layout_id)
+    except InvalidInputError:
+        raise Refused(
+            Status.UNSUPPORTED_LAYOUT,
+            f"layout {layout_id!r} is not known: use one of {', '.join(LAYOUT_IDS)}",
+        ) from None
+
+
+def credential_from_put(request: OtpPutRequest) -> Credential:
+    """Validate every field of an OTP_PUT; nothing is stored yet."""
+    validate_name(request.name)
+    if not SECRET_MIN_BYTES <= len(request.secret) <= SECRET_MAX_BYTES:
+        raise Refused(
+            Status.BAD_PARAMETER,
+            f"SECRET is {len(request.secret)} bytes; it must be "
+            f"{SECRET_MIN_BYTES} to {SECRET_MAX_BYTES}",
+        )
+    if not DIGITS_MIN <= request.digits <= DIGITS_MAX:
+        raise Refused(
+            Status.BAD_PARAMETER,
+            f"DIGITS is {request.digits}; it must be {DIGITS_MIN} to {DIGITS_MAX}",
+        )
+    if not PERIOD_MIN <= request.period <= PERIOD_MAX:
+        raise Refused(
+            Status.BAD_PARAMETER,
+            f"PERIOD is {request.period} s; it must be {PERIOD_MIN} to {PERIOD_MAX}",
+        )
+    if request.kind == OtpKind.HOTP and request.counter > MAX_COUNTER:
+        raise Refused(Status.BAD_PARAMETER, f"COUNTER must be at most {MAX_COUNTER}")
+    layout = None if request.layout is None else resolve_layout(request.layout).id
+    return Credential(
+        name=request.name,
+        secret=request.secret,
+        kind=request.kind,
+        algorithm=request.algorithm,
+        digits=request.digits,
+        period=request.period,
+        counter=request.counter if request.kind == OtpKind.HOTP else 0,
+        require_button=request.require_button,
+        layout=layout,
+    )
+
+
+def put(state: KeyState, request: OtpPutRequest) -> KeyState:
+    credential = credential_from_put(request)
+    index = state.find(credential.name)
+    if index is not None:
+        if not request.overwrite:
+            raise Refused(
+                Status.ALREADY_EXISTS,
+                f"a credential named {credential.name!r} exists; set OVERWRITE to replace it",
+            )
+        return state.replace_at(index, credential)
+    if len(state.credentials) >= CAPACITY:
+        raise Refused(
+            Status.STORAGE_FULL, f"all {CAPACITY} credential slots are used; delete one first"
+        )
+    return state.adding(credential)
+
+
+def lookup(state: KeyState, name: str) -> tuple[int, Credential]:
+    validate_name(name)
+    index = state.find(name)
+    if index is None:
+        raise Refused(Status.NOT_FOUND, f"no credential named {name!r}")
+    return index, state.credentials[index]
+
+
+def delete(state: KeyState, name: str) -> KeyState:
+    index, _ = lookup(state, name)
+    return state.without(index)
+
+
+def rename(state: KeyState, name: str, new_name: str) -> KeyState:
+    index, credential = lookup(state, name)
+    validate_name(new_name, "NEW_NAME")
+    if new_name == name:
+        return state
+    if state.find(new_name) is not None:
+        raise Refused(Status.ALREADY_EXISTS, f"a credential named {new_name!r} exists")
+    return state.replace_at(index, dataclasses.replace(credential, name=new_name))
+
+
+def list_page(state: KeyState, start: int) -> OtpListResponse:
+    """Entries in name order from ``start``, as many as fit in LIST_PAGE_BYTES (at least one)."""
+    ordered = sorted(state.credentials, key=lambda c: c.name)
+    entries: list[ListEntry] = []
+    used = 0
+    for credential in ordered[start:]:
+        entry = ListEntry(
+            name=credential.name,
+            kind=credential.kind,
+            algorithm=credential.algorithm,
+            digits=credential.digits,
+            period=credential.period,
+            require_button=credential.require_button,
+            layout=credential.layout,
+        )
+        size = _FIELD_HEADER_BYTES + len(encode_fields(entry.to_fields()))
+        if entries and used + size > LIST_PAGE_BYTES:
+            break
+        entries.append(entry)
+        used += size
+    return OtpListResponse(total=len(ordered), entries=tuple(entries))
+
+
+@dataclasses.dataclass(frozen=True)
+class Code:
+    """A computed code; ``advanced`` is the credential to store (HOTP) or None (TOTP)."""
+
+    code: str
+    valid_until: int | None = None
+    counter: int | None = None
+    advanced: Credential | None = None
+
+
+def check_computable(credential: Credential, now: float | None) -> None:
+    """Refuse early what :func:`compute_code` would refuse (before asking for the button)."""
+    if credential.kind == OtpKind.TOTP:
+        if now is None:
+            raise Refused(
+                Status.CLOCK_NOT_SET, "the key's clock was never set; send SET_TIME first"
+            )
+        if now < 0:
+            raise Refused(Status.CLOCK_NOT_SET, f"the key's clock ({int(now)}) is before 1970")
+    elif credential.counter > MAX_COUNTER:
+        raise Refused(
+            Status.BAD_PARAMETER,
+            f"the HOTP counter of {credential.name!r} is exhausted; store the credential again",
+        )
+
+
+def compute_code(credential: Credential, now: float | None) -> Code:
+    """The credential's current code (TOTP at ``now``, HOTP at its stored counter)."""
+    check_computable(credential, now)
+    algorithm = ALGORITHMS[credential.algorithm]
+    if credential.kind == OtpKind.TOTP:
+        assert now is not None
+        step = time_step(now, credential.period)
+        code = hotp(credential.secret, step, credential.digits, algorithm)
+        return Code(code, valid_until=min((step + 1) * credential.period, U64_MAX))
+    counter = credential.counter
+    code = hotp(credential.secret, counter, credential.digits, algorithm)
+    advanced = dataclasses.replace(credential, counter=counter + 1)
+    return Code(code, counter=counter, advanced=advanced)
+
+
+def check_typeable(layout: Layout, enter: bool) -> None:
+    """Refuse a layout that cannot type every digit (and Enter when asked) before any work."""
+    try:
+        encode_text("0123456789" + ("\n" if enter else ""), layout)
+    except UnsupportedCharacterError as exc:
+        raise Refused(Status.CANNOT_TYPE, str(exc)) from None
+
+
+def type_reports(code: str, layout: Layout, enter: bool) -> bytes:
+    try:
+        return b"".join(encode_text(code + ("\n" if enter else ""), layout))
+    except UnsupportedCharacterError as exc:
+        raise Refused(Status.CANNOT_TYPE, str(exc)) from None

@@ -1,0 +1,74 @@
+"""What the key keeps in flash: its serial number and its credential table.
+
+The dataclasses are frozen: the core builds a new :class:`KeyState` for every change, saves it,
+and only then adopts it, so a request that fails (or a flash write that fails) leaves the state
+the key answers from exactly as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from keybridge.otp.codes import Algorithm
+from keybridge.protocol.constants import HashAlgorithm, OtpKind
+
+__all__ = ["ALGORITHMS", "Credential", "KeyState", "new_serial"]
+
+ALGORITHMS: dict[HashAlgorithm, Algorithm] = {
+    HashAlgorithm.SHA1: Algorithm.SHA1,
+    HashAlgorithm.SHA256: Algorithm.SHA256,
+    HashAlgorithm.SHA512: Algorithm.SHA512,
+}
+"""Wire algorithm -> the OTP maths' algorithm."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One OTP credential. ``secret`` never leaves the key (no command returns it)."""
+
+    name: str
+    secret: bytes = dataclasses.field(repr=False)
+    kind: OtpKind = OtpKind.TOTP
+    algorithm: HashAlgorithm = HashAlgorithm.SHA1
+    digits: int = 6
+    period: int = 30
+    counter: int = 0
+    """HOTP: the counter the next code is computed for. TOTP: unused (0)."""
+    require_button: bool = False
+    layout: str | None = None
+    """Default keyboard layout for OTP_TYPE; None means "us"."""
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """Everything the key persists. Credentials keep the order they were added in."""
+
+    serial: str
+    credentials: tuple[Credential, ...] = ()
+
+    def find(self, name: str) -> int | None:
+        """Index of the credential called ``name``, or None."""
+        for i, credential in enumerate(self.credentials):
+            if credential.name == name:
+                return i
+        return None
+
+    def replace_at(self, index: int, credential: Credential) -> KeyState:
+        items = list(self.credentials)
+        items[index] = credential
+        return dataclasses.replace(self, credentials=tuple(items))
+
+    def without(self, index: int) -> KeyState:
+        items = self.credentials[:index] + self.credentials[index + 1 :]
+        return dataclasses.replace(self, credentials=items)
+
+    def adding(self, credential: Credential) -> KeyState:
+        return dataclasses.replace(self, credentials=(*self.credentials, credential))
+
+
+def new_serial(random: Callable[[int], bytes] = os.urandom) -> str:
+    """A fresh serial number: "KB" and 10 upper-case hex digits."""
+    return "KB" + random(5).hex().upper()
