@@ -1,0 +1,200 @@
+"""A virtual BLE radio: simulated keys and hosts on one Bumble ``LocalLink``, no hardware.
+
+In process (tests), keys and the host's Bumble central attach virtual controllers to the same
+:class:`VirtualRadio`. Across processes, the radio's owner exposes it with
+:meth:`VirtualRadio.expose`: a TCP server on loopback where every client connection gets its own
+virtual controller on the link, spoken to over plain HCI (H4). Another process joins with the
+Bumble HCI transport spec ``tcp-client:127.0.0.1:PORT``, which the ``hci=`` parameter of the
+key's URL carries::
+
+    ble://C3:5A:10:9E:42:7B?hci=tcp-client:127.0.0.1:40123
+
+When a client goes away, its controller's connections are terminated (the key sees a normal
+disconnection and advertises again) and the controller leaves the link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from bumble import hci
+from bumble.controller import Controller
+from bumble.host import Host
+from bumble.link import LocalLink
+from bumble.transport.common import StreamPacketSource
+
+from firmware_sim.ble_link import (
+    BleKeyPeripheral,
+    MessageHandler,
+    attach_virtual_controller,
+    serve_ble,
+)
+
+log = logging.getLogger(__name__)
+
+_controller_ids = itertools.count(1)
+
+
+def ble_url(address: str, hci_spec: str | None = None) -> str:
+    """The device URL of a key at ``address``, reached through ``hci_spec`` if given."""
+    url = f"ble://{address.upper()}"
+    if hci_spec:
+        url += "?hci=" + quote(hci_spec, safe=":/.-_")
+    return url
+
+
+class _TcpSink:
+    """Controller -> host direction of one relay client."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def on_packet(self, packet: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(packet)
+
+
+class _RelayClient(asyncio.Protocol):
+    """One TCP client: a virtual controller of its own on the radio's link."""
+
+    def __init__(self, link: LocalLink, clients: set[_RelayClient]) -> None:
+        self.link = link
+        self.clients = clients
+        self.controller: Controller | None = None
+        self.source = StreamPacketSource()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.controller = Controller(
+            f"relay-{next(_controller_ids)}",
+            host_source=self.source,
+            host_sink=_TcpSink(transport),
+            link=self.link,
+        )
+        self.clients.add(self)
+        log.debug("HCI relay client attached: %s", self.controller.name)
+
+    def data_received(self, data: bytes) -> None:
+        self.source.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.detach()
+
+    def detach(self) -> None:
+        controller, self.controller = self.controller, None
+        self.clients.discard(self)
+        if controller is None:
+            return
+        # A host process that exits cannot disconnect cleanly: end its links for it, so the
+        # key sees a disconnection and advertises again.
+        for connection in list(controller.le_connections.values()):
+            controller.on_hci_disconnect_command(
+                hci.HCI_Disconnect_Command(
+                    connection_handle=connection.handle,
+                    reason=hci.HCI_ErrorCode.REMOTE_USER_TERMINATED_CONNECTION_ERROR,
+                )
+            )
+        controller.host = None
+        if controller in self.link.controllers:
+            self.link.remove_controller(controller)
+        log.debug("HCI relay client detached: %s", controller.name)
+
+
+class HciRelayServer:
+    """TCP server on loopback giving each client a virtual controller on a link."""
+
+    def __init__(self, server: asyncio.Server, clients: set[_RelayClient]) -> None:
+        self._server = server
+        self._clients = clients
+        host, port = server.sockets[0].getsockname()[:2]
+        self.host: str = host
+        self.port: int = port
+
+    @property
+    def hci_spec(self) -> str:
+        """The Bumble HCI transport spec another process uses to join."""
+        return f"tcp-client:{self.host}:{self.port}"
+
+    async def close(self) -> None:
+        """Stop accepting, drop every client."""
+        self._server.close()
+        for client in list(self._clients):
+            client.detach()
+        await self._server.wait_closed()
+
+
+class VirtualRadio:
+    """One virtual BLE link hosting simulated keys and hosts."""
+
+    def __init__(self) -> None:
+        self.link = LocalLink()  # type: ignore[no-untyped-call]
+        self.keys: list[BleKeyPeripheral] = []
+        self.relays: list[HciRelayServer] = []
+
+    async def add_key(
+        self, handler: MessageHandler, *, name: str, **options: Any
+    ) -> BleKeyPeripheral:
+        """Start a key advertising on this radio (``options``: see ``BleKeyPeripheral``)."""
+        key = await serve_ble(handler, self.link, name=name, **options)
+        self.keys.append(key)
+        return key
+
+    def attach_host(self, name: str = "host") -> Host:
+        """A Bumble host on a new virtual controller (for an in-process central)."""
+        return attach_virtual_controller(self.link, name)
+
+    async def expose(self, host: str = "127.0.0.1", port: int = 0) -> HciRelayServer:
+        """Let other processes join this radio over ``tcp-client:HOST:PORT``."""
+        clients: set[_RelayClient] = set()
+        server = await asyncio.get_running_loop().create_server(
+            lambda: _RelayClient(self.link, clients), host, port
+        )
+        relay = HciRelayServer(server, clients)
+        self.relays.append(relay)
+        return relay
+
+    async def close(self) -> None:
+        """Stop every key and relay."""
+        for relay in self.relays:
+            await relay.close()
+        for key in self.keys:
+            await key.stop()
+        self.relays.clear()
+        self.keys.clear()
+
+
+class VirtualKeyServer:
+    """A key on its own virtual radio, reachable from other processes (``--link ble-virtual``)."""
+
+    def __init__(self, radio: VirtualRadio, key: BleKeyPeripheral, relay: HciRelayServer) -> None:
+        self.radio = radio
+        self.key = key
+        self.relay = relay
+
+    @property
+    def url(self) -> str:
+        """The device URL for the ``READY`` line."""
+        return ble_url(self.key.address, self.relay.hci_spec)
+
+    async def close(self) -> None:
+        """Stop the key and the relay."""
+        await self.radio.close()
+
+
+async def serve_virtual(
+    handler: MessageHandler,
+    *,
+    name: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **options: Any,
+) -> VirtualKeyServer:
+    """Serve ``handler`` as a BLE key on a new virtual radio exposed on ``host:port``."""
+    radio = VirtualRadio()
+    key = await radio.add_key(handler, name=name, **options)
+    relay = await radio.expose(host, port)
+    return VirtualKeyServer(radio, key, relay)

@@ -1,0 +1,538 @@
+"""BLE transport on bleak: scan, connect, fragment, reassemble, reconnect.
+
+Device URLs (see ``docs/ble.md``)::
+
+    ble://ADDRESS            the key at this address (on macOS: the CoreBluetooth UUID)
+    ble:NAME                 the key advertising this local name
+    ...?hci=SPEC             use a Bumble central on the Bumble HCI transport SPEC instead of
+                             the platform's BLE stack, e.g. ?hci=tcp-client:127.0.0.1:40123 to
+                             join a simulator started with ``--link ble-virtual``
+
+Without ``hci=``, the environment variable ``KEYBRIDGE_BLE_BACKEND`` decides: ``platform`` (or
+unset) uses bleak's backend for this OS; ``bumble:SPEC`` uses a Bumble central on SPEC.
+
+This module imports bleak; import it only on BLE code paths. Bumble is imported only when a
+Bumble central is asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, unquote
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
+from bleak.exc import BleakError
+
+from keybridge.errors import (
+    DeviceNotFoundError,
+    FrameError,
+    InvalidInputError,
+    LinkTimeoutError,
+    MessageError,
+    TransportError,
+    VersionMismatchError,
+)
+from keybridge.protocol.constants import PROTOCOL_VERSION
+from keybridge.protocol.fragments import (
+    ATT_MAX_MTU,
+    ATT_MIN_MTU,
+    ATT_VALUE_OVERHEAD,
+    INFO_CHAR_UUID,
+    RX_CHAR_UUID,
+    SERVICE_UUID,
+    TX_CHAR_UUID,
+    LinkInfo,
+    Reassembler,
+    fragment,
+)
+from keybridge.transport.base import Transport
+
+if TYPE_CHECKING:
+    from keybridge.transport.bumble_backend import BumbleCentral
+
+__all__ = [
+    "BACKEND_ENV",
+    "BleBackend",
+    "BleTarget",
+    "BleTransport",
+    "FoundKey",
+    "parse_ble_url",
+    "scan",
+    "transport_for_url",
+]
+
+log = logging.getLogger(__name__)
+
+BACKEND_ENV = "KEYBRIDGE_BLE_BACKEND"
+_BLEAK_FAILURES = (BleakError, OSError, EOFError, TimeoutError)
+
+
+# -- URLs and configuration --------------------------------------------------------------------
+
+
+def _looks_like_address(text: str) -> bool:
+    parts = text.split(":")
+    if len(parts) == 6 and all(len(p) == 2 for p in parts):
+        return all(c in "0123456789abcdefABCDEF" for p in parts for c in p)
+    # CoreBluetooth identifies peripherals by UUID.
+    return len(text) == 36 and text.count("-") == 4
+
+
+@dataclass(frozen=True)
+class BleTarget:
+    """What a ``ble:`` URL designates: an address or a name, and optionally a Bumble HCI spec."""
+
+    identifier: str
+    by_address: bool
+    hci: str | None = None
+
+    def url(self) -> str:
+        """The URL back (``ble://ADDRESS`` or ``ble:NAME``, with ``?hci=`` if set)."""
+        base = f"ble://{self.identifier}" if self.by_address else f"ble:{quote(self.identifier)}"
+        return base + (f"?hci={quote(self.hci, safe=':/.-_')}" if self.hci else "")
+
+
+def parse_ble_url(url: str) -> BleTarget:
+    """Parse ``ble://ADDRESS[?hci=SPEC]`` or ``ble:NAME[?hci=SPEC]``.
+
+    Raises:
+        InvalidInputError: not a ``ble:`` URL, empty target, or a malformed ``ble://`` address.
+    """
+    if not url.lower().startswith("ble:"):
+        raise InvalidInputError(f"{url!r} is not a BLE device URL (ble://ADDRESS or ble:NAME)")
+    rest = url[4:]
+    rest, _, query = rest.partition("?")
+    params = parse_qs(query, keep_blank_values=True)
+    unknown = set(params) - {"hci"}
+    if unknown:
+        raise InvalidInputError(
+            f"unknown parameter {sorted(unknown)[0]!r} in {url!r}: the only one is hci=SPEC"
+        )
+    hci = params.get("hci", [None])[-1] or None
+    if rest.startswith("//"):
+        identifier = unquote(rest[2:]).strip("/")
+        if not _looks_like_address(identifier):
+            raise InvalidInputError(
+                f"{identifier!r} in {url!r} is not a BLE address (XX:XX:XX:XX:XX:XX): "
+                "use ble:NAME to pick a key by name"
+            )
+        return BleTarget(identifier.upper(), True, hci)
+    identifier = unquote(rest)
+    if not identifier:
+        raise InvalidInputError(f"{url!r} names no key: use ble://ADDRESS or ble:NAME")
+    return BleTarget(identifier, _looks_like_address(identifier), hci)
+
+
+def _hci_from_env() -> str | None:
+    value = os.environ.get(BACKEND_ENV, "").strip()
+    if value in ("", "platform"):
+        return None
+    if value.startswith("bumble:") and len(value) > len("bumble:"):
+        return value[len("bumble:") :]
+    raise InvalidInputError(
+        f"{BACKEND_ENV}={value!r} is not understood: use 'platform' or 'bumble:<HCI transport>'"
+        " (for example bumble:tcp-client:127.0.0.1:40123 or bumble:usb:0)"
+    )
+
+
+@dataclass
+class BleBackend:
+    """The bleak backend classes to use, with the extra keyword arguments they need."""
+
+    scanner_cls: type[BaseBleakScanner] | None = None
+    client_cls: type[BaseBleakClient] | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    hci: str | None = None
+    description: str = "platform BLE"
+    closer: Callable[[], Awaitable[None]] | None = None
+
+    @classmethod
+    def platform(cls) -> BleBackend:
+        """Bleak's backend for this operating system."""
+        return cls()
+
+    @classmethod
+    def on_central(cls, central: BumbleCentral, hci: str | None = None) -> BleBackend:
+        """The Bumble backend on an existing central (its owner closes it)."""
+        from keybridge.transport.bumble_backend import BumbleBleakClient, BumbleBleakScanner
+
+        return cls(
+            BumbleBleakScanner,
+            BumbleBleakClient,
+            {"bumble_central": central},
+            hci,
+            central.description,
+        )
+
+    @classmethod
+    async def bumble(cls, hci: str) -> BleBackend:
+        """The Bumble backend on a new central over the HCI transport ``hci`` (owned)."""
+        try:
+            from keybridge.transport.bumble_backend import BumbleCentral
+        except ImportError as exc:
+            raise DeviceNotFoundError(
+                f"cannot use the Bumble HCI transport {hci!r}: Bumble is not installed ({exc});"
+                " install it with `pip install 'keybridge[sim-ble]'`"
+            ) from None
+        try:
+            central = await BumbleCentral.open(hci)
+            await asyncio.wait_for(central.start(), 10)
+        except (BleakError, TimeoutError, OSError) as exc:
+            raise DeviceNotFoundError(
+                f"cannot open the Bumble HCI transport {hci!r}: {exc}; is the simulator running?"
+            ) from exc
+        backend = cls.on_central(central, hci)
+        backend.closer = central.close
+        return backend
+
+    @classmethod
+    async def configured(cls, hci: str | None) -> BleBackend:
+        """``hci`` if given, else what ``KEYBRIDGE_BLE_BACKEND`` says, else the platform."""
+        spec = hci or _hci_from_env()
+        return await cls.bumble(spec) if spec else cls.platform()
+
+    async def aclose(self) -> None:
+        """Release what this backend opened (a Bumble central)."""
+        if self.closer is not None:
+            closer, self.closer = self.closer, None
+            await closer()
+
+    def scanner(self, **options: Any) -> BleakScanner:
+        return BleakScanner(backend=self.scanner_cls, **options, **self.kwargs)
+
+    def client(self, device: BLEDevice, **options: Any) -> BleakClient:
+        return BleakClient(device, backend=self.client_cls, **options, **self.kwargs)
+
+
+# -- scanning ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoundKey:
+    """A key seen advertising the keybridge service."""
+
+    name: str | None
+    address: str
+    rssi: int
+    hci: str | None = None
+
+    @property
+    def url(self) -> str:
+        """Device URL that reaches this key."""
+        return BleTarget(self.address, True, self.hci).url()
+
+
+async def scan(
+    timeout: float = 5.0, *, backend: BleBackend | None = None, hci: str | None = None
+) -> list[FoundKey]:
+    """Keys advertising the keybridge service during ``timeout`` seconds, strongest first."""
+    owned = backend is None
+    chosen = backend or await BleBackend.configured(hci)
+    found: dict[str, FoundKey] = {}
+
+    def on_advertisement(device: BLEDevice, adv: AdvertisementData) -> None:
+        name = adv.local_name or device.name
+        found[device.address] = FoundKey(name, device.address, adv.rssi, chosen.hci)
+
+    try:
+        scanner = chosen.scanner(detection_callback=on_advertisement, service_uuids=[SERVICE_UUID])
+        await scanner.start()
+        try:
+            await asyncio.sleep(timeout)
+        finally:
+            await scanner.stop()
+    except _BLEAK_FAILURES as exc:
+        raise TransportError(f"BLE scan failed on {chosen.description}: {exc}") from exc
+    finally:
+        if owned:
+            await chosen.aclose()
+    return sorted(found.values(), key=lambda k: -k.rssi)
+
+
+# -- the transport -----------------------------------------------------------------------------
+
+
+class BleTransport(Transport):
+    """A key over BLE: one message per :meth:`send`/:meth:`receive`, fragmented on the wire.
+
+    Args:
+        target: a ``ble:`` URL, or a bare address or name.
+        backend: bleak backend to use (default: from the URL's ``hci=`` or the environment).
+        timeout: bound on each connect attempt and each GATT operation, in seconds.
+        scan_timeout: how long to look for the key before giving up.
+        connect_attempts: connection tries before failing (scanning is not retried).
+        max_protocol_version: newest protocol version this host understands.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        backend: BleBackend | None = None,
+        timeout: float = 10.0,
+        scan_timeout: float = 5.0,
+        connect_attempts: int = 3,
+        max_protocol_version: int = PROTOCOL_VERSION,
+    ) -> None:
+        if target.lower().startswith("ble:"):
+            self.target = parse_ble_url(target)
+        else:
+            self.target = BleTarget(target, _looks_like_address(target))
+        self.timeout = timeout
+        self.scan_timeout = scan_timeout
+        self.connect_attempts = max(1, connect_attempts)
+        self.max_protocol_version = max_protocol_version
+        self.description = self.target.url()
+        self.info: LinkInfo | None = None
+        self.frame_errors = 0
+        self._backend = backend
+        self._owns_backend = backend is None
+        self._opened = False
+        self._client: BleakClient | None = None
+        self._rx: BleakGATTCharacteristic | None = None
+        self._tx: BleakGATTCharacteristic | None = None
+        self._fragment_size = ATT_MIN_MTU - ATT_VALUE_OVERHEAD
+        self._reassembler = Reassembler()
+        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._lost = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while a BLE connection to the key is up."""
+        return self._client is not None
+
+    @property
+    def att_mtu(self) -> int:
+        """ATT_MTU in use for writes to the key (23 until connected)."""
+        return self._fragment_size + ATT_VALUE_OVERHEAD
+
+    async def open(self) -> None:
+        if self._backend is None:
+            self._backend = await BleBackend.configured(self.target.hci)
+        self._opened = True
+        try:
+            await self._connect()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self._opened = False
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(*_BLEAK_FAILURES):
+                async with asyncio.timeout(self.timeout):
+                    await client.disconnect()
+        if self._owns_backend and self._backend is not None:
+            backend, self._backend = self._backend, None
+            await backend.aclose()
+
+    async def send(self, message: bytes) -> None:
+        if not self._opened:
+            raise TransportError(f"{self.description} is not open: call open() first")
+        if self.info is not None and len(message) > self.info.max_message_size:
+            raise MessageError(
+                f"message of {len(message)} bytes exceeds the key's limit of "
+                f"{self.info.max_message_size} bytes"
+            )
+        async with self._send_lock:
+            if self._client is None:
+                log.info("reconnecting to %s", self.description)
+                await self._connect()
+            client, rx = self._client, self._rx
+            assert client is not None and rx is not None
+            for part in fragment(message, self._fragment_size):
+                if self._lost.is_set():
+                    raise self._lost_error("sending")
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await client.write_gatt_char(rx, part, response=False)
+                except _BLEAK_FAILURES as exc:
+                    if self._lost.is_set():
+                        raise self._lost_error("sending") from exc
+                    raise TransportError(f"writing to {self.description} failed: {exc}") from exc
+
+    async def receive(self, timeout: float) -> bytes:
+        if not self._inbox.empty():
+            return self._inbox.get_nowait()
+        if not self._opened:
+            raise TransportError(f"{self.description} is not open: call open() first")
+        if self._client is None:
+            raise self._lost_error("waiting for a reply")
+        getter = asyncio.ensure_future(self._inbox.get())
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait({getter, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (getter, lost):
+                if not task.done():
+                    task.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        if lost.done() and not lost.cancelled():
+            raise self._lost_error("waiting for a reply")
+        raise LinkTimeoutError(f"no reply from {self.description} within {timeout:g} s")
+
+    # -- connection --------------------------------------------------------------------------
+
+    def _lost_error(self, doing: str) -> TransportError:
+        return TransportError(
+            f"BLE link to {self.description} was lost while {doing}; the key may be out of "
+            "range or switched off. The next operation reconnects."
+        )
+
+    async def _connect(self) -> None:
+        last: TransportError | None = None
+        for attempt in range(1, self.connect_attempts + 1):
+            device = await self._find()
+            try:
+                await self._connect_to(device)
+                return
+            except (DeviceNotFoundError, VersionMismatchError, FrameError):
+                raise
+            except TransportError as exc:
+                last = exc
+                log.info("connect attempt %d to %s failed: %s", attempt, self.description, exc)
+                await asyncio.sleep(0.1 * attempt)
+        raise TransportError(
+            f"could not connect to {self.description} after {self.connect_attempts} attempts "
+            f"({last}); move closer to the key or check that no other host holds it"
+        )
+
+    async def _find(self) -> BLEDevice:
+        assert self._backend is not None
+        found: asyncio.Future[BLEDevice] = asyncio.get_running_loop().create_future()
+        wanted = self.target.identifier
+        by_address = self.target.by_address
+
+        def on_advertisement(device: BLEDevice, adv: AdvertisementData) -> None:
+            if found.done():
+                return
+            if by_address:
+                hit = device.address.upper() == wanted.upper()
+            else:
+                hit = wanted in (adv.local_name, device.name)
+            if hit:
+                found.set_result(device)
+
+        try:
+            scanner = self._backend.scanner(detection_callback=on_advertisement)
+            await scanner.start()
+            try:
+                async with asyncio.timeout(self.scan_timeout):
+                    return await found
+            finally:
+                await scanner.stop()
+        except TimeoutError:
+            what = "address" if by_address else "name"
+            raise DeviceNotFoundError(
+                f"no BLE device with {what} {wanted!r} found within {self.scan_timeout:g} s "
+                f"({self._backend.description}): is the key on and near? "
+                "`keybridge devices` lists the keys in range"
+            ) from None
+        except _BLEAK_FAILURES as exc:
+            raise TransportError(f"BLE scan on {self._backend.description} failed: {exc}") from exc
+
+    async def _connect_to(self, device: BLEDevice) -> None:
+        assert self._backend is not None
+        client = self._backend.client(
+            device, disconnected_callback=self._on_disconnected, timeout=self.timeout
+        )
+        try:
+            async with asyncio.timeout(self.timeout + 1):
+                await client.connect()
+        except _BLEAK_FAILURES as exc:
+            with contextlib.suppress(*_BLEAK_FAILURES):
+                await client.disconnect()
+            raise TransportError(f"connecting to {self.description} failed: {exc}") from exc
+        try:
+            await self._set_up(client, device)
+        except BaseException:
+            with contextlib.suppress(*_BLEAK_FAILURES):
+                async with asyncio.timeout(self.timeout):
+                    await client.disconnect()
+            raise
+
+    async def _set_up(self, client: BleakClient, device: BLEDevice) -> None:
+        service = client.services.get_service(SERVICE_UUID)
+        chars = (
+            [service.get_characteristic(u) for u in (RX_CHAR_UUID, TX_CHAR_UUID, INFO_CHAR_UUID)]
+            if service is not None
+            else [None]
+        )
+        if service is None or None in chars:
+            raise DeviceNotFoundError(
+                f"{device.name or device.address} at {device.address} is not a keybridge key: "
+                f"it does not offer the keybridge GATT service {SERVICE_UUID}. "
+                "Check the address or name (`keybridge devices` lists the keys in range)"
+            )
+        rx, tx, info_char = chars
+        assert rx is not None and tx is not None and info_char is not None
+        try:
+            async with asyncio.timeout(self.timeout):
+                info = LinkInfo.from_bytes(bytes(await client.read_gatt_char(info_char)))
+        except _BLEAK_FAILURES as exc:
+            raise TransportError(f"reading the key's info failed: {exc}") from exc
+        if info.protocol_version > self.max_protocol_version:
+            raise VersionMismatchError(
+                f"the key at {device.address} speaks protocol version {info.protocol_version}; "
+                f"this keybridge understands up to version {self.max_protocol_version}: "
+                "upgrade keybridge"
+            )
+        size = rx.max_write_without_response_size
+        if not ATT_MIN_MTU - ATT_VALUE_OVERHEAD <= size <= ATT_MAX_MTU - ATT_VALUE_OVERHEAD:
+            size = client.mtu_size - ATT_VALUE_OVERHEAD
+        self._fragment_size = max(ATT_MIN_MTU - ATT_VALUE_OVERHEAD, size)
+        # Fresh link, fresh state: a reply from the old connection can never arrive now.
+        self._reassembler = Reassembler(max(info.max_message_size, 1))
+        self._inbox = asyncio.Queue()
+        self._lost = asyncio.Event()
+        self._client = client
+        try:
+            async with asyncio.timeout(self.timeout):
+                await client.start_notify(tx, self._on_notification)
+        except _BLEAK_FAILURES as exc:
+            self._client = None
+            raise TransportError(f"subscribing to the key's notifications failed: {exc}") from exc
+        self._rx, self._tx, self.info = rx, tx, info
+        log.info(
+            "connected to %s (%s), ATT_MTU %d, protocol v%d",
+            device.address,
+            device.name,
+            self.att_mtu,
+            info.protocol_version,
+        )
+
+    def _on_notification(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
+        try:
+            message = self._reassembler.feed(bytes(data))
+        except FrameError as exc:
+            self.frame_errors += 1
+            log.warning("%s: %s", self.description, exc)
+            return
+        if message is not None:
+            self._inbox.put_nowait(message)
+
+    def _on_disconnected(self, client: BleakClient) -> None:
+        if client is self._client:
+            log.info("BLE link to %s lost", self.description)
+            self._client = None
+            self._lost.set()
+
+
+def transport_for_url(url: str) -> BleTransport:
+    """The transport for a ``ble:`` device URL (not yet open)."""
+    return BleTransport(url)
