@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -188,3 +189,15 @@ def test_at_rest_vector_matches_documented_formula() -> None:
         + aead.encrypt(AT_REST_NONCE, b"JBSWY3DPEHPK3PXP", b"\x01" + b"otp:1")
         == AT_REST
     )
+
+
+def test_vectors_are_printed_in_the_security_document() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "security.md").read_text(encoding="utf-8")
+    flat = "".join(doc.split())
+    for value in (
+        PAIR_BEGIN, PAIR_BEGIN_REPLY, PAIR_CONFIRM, PAIR_CONFIRM_REPLY, PAIRING_KEY,
+        SESSION_OPEN, SESSION_OPEN_REPLY, SESSION_ID, SEALED_PING, SEALED_PING_REPLY, AT_REST,
+        HOST_PRIVATE, KEY_PRIVATE, HOST_EPHEMERAL, KEY_EPHEMERAL,
+    ):  # fmt: skip
+        assert value.hex() in flat
+    assert f"code{CODE}" in flat
