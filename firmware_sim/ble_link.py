@@ -18,7 +18,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bumble import data_types, gatt, hci
 from bumble.controller import Controller
@@ -30,6 +30,7 @@ from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
 from keybridge.errors import FrameError
+from keybridge.protocol.constants import PROTOCOL_VERSION, MessageType
 from keybridge.protocol.fragments import (
     ATT_MIN_MTU,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -47,6 +48,21 @@ log = logging.getLogger(__name__)
 
 #: A message handler: one request in, the messages to send back out (sync or async).
 MessageHandler = Callable[[bytes], Sequence[bytes] | Awaitable[Sequence[bytes]]]
+
+
+class PollingDevice(Protocol):
+    """A firmware core: answers messages and is ticked to settle button waits (keep-alives)."""
+
+    def handle(self, message: bytes) -> list[bytes]: ...
+
+    def poll(self) -> list[bytes]: ...
+
+
+#: Poll interval while a request waits for the button, and otherwise (as on the serial links).
+FAST_POLL_S = 0.05
+IDLE_POLL_S = 1.0
+_KEEPALIVE = bytes([MessageType.KEEPALIVE])
+_RESPONSE = bytes([MessageType.RESPONSE])
 
 #: Legacy advertising data holds 31 bytes: flags (3) and the 128-bit service UUID (18) leave 10,
 #: so a name of up to 8 bytes is advertised whole. Longer names are advertised shortened and
@@ -106,7 +122,8 @@ class BleKeyPeripheral:
     """A keybridge key as a GATT peripheral on a Bumble device.
 
     Args:
-        handler: called with each reassembled message; returns the messages to send back.
+        handler: a firmware core (``handle`` and ``poll``, polled while a host is connected), or
+            a callable given each reassembled message that returns the messages to send back.
         name: advertised local name.
         address: static random address (default: derived from ``name``).
         max_mtu: largest ATT_MTU the key accepts in the MTU exchange (23 forces the minimum).
@@ -117,19 +134,24 @@ class BleKeyPeripheral:
 
     def __init__(
         self,
-        handler: MessageHandler,
+        handler: MessageHandler | PollingDevice,
         *,
         name: str,
         address: str | None = None,
         max_mtu: int = DEFAULT_MAX_MTU,
-        protocol_version: int = 1,
+        protocol_version: int = PROTOCOL_VERSION,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         state_flags: Callable[[], StateFlags] | None = None,
         on_disconnect: Callable[[], None] | None = None,
     ) -> None:
         if max_mtu < ATT_MIN_MTU:
             raise ValueError(f"max_mtu must be at least {ATT_MIN_MTU}")
-        self.handler = handler
+        if callable(handler):
+            self._handle: MessageHandler = handler
+            self._poll: Callable[[], list[bytes]] | None = None
+        else:
+            self._handle = handler.handle
+            self._poll = handler.poll
         self.name = name
         self.address = (address or default_address(name)).upper()
         self.max_mtu = max_mtu
@@ -268,12 +290,23 @@ class BleKeyPeripheral:
             state.inbox.put_nowait(message)
 
     async def _serve(self, connection: Connection, state: _ConnectionState) -> None:
-        # One worker per connection keeps replies in request order.
+        # One worker per connection keeps replies in request order; it also polls the core.
+        waiting = False
         while True:
-            message = await state.inbox.get()
-            result = self.handler(message)
-            replies = await result if inspect.isawaitable(result) else result
+            try:
+                async with asyncio.timeout(FAST_POLL_S if waiting else IDLE_POLL_S):
+                    message = await state.inbox.get()
+            except TimeoutError:
+                replies: Sequence[bytes] = self._poll() if self._poll is not None else []
+            else:
+                result = self._handle(message)
+                replies = await result if inspect.isawaitable(result) else result
             for reply in replies:
+                # A KEEPALIVE means a request waits for the button; its RESPONSE ends the wait.
+                if reply[:1] == _KEEPALIVE:
+                    waiting = True
+                elif reply[:1] == _RESPONSE:
+                    waiting = False
                 await self._notify(connection, reply)
 
     async def _notify(self, connection: Connection, message: bytes) -> None:
@@ -292,7 +325,7 @@ def attach_virtual_controller(link: LocalLink, name: str) -> Host:
 
 
 async def serve_ble(
-    handler: MessageHandler,
+    handler: MessageHandler | PollingDevice,
     hci_transport: str | LocalLink,
     *,
     name: str,

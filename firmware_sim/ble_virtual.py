@@ -30,6 +30,7 @@ from bumble.transport.common import StreamPacketSource
 from firmware_sim.ble_link import (
     BleKeyPeripheral,
     MessageHandler,
+    PollingDevice,
     attach_virtual_controller,
     serve_ble,
 )
@@ -136,7 +137,7 @@ class VirtualRadio:
         self.relays: list[HciRelayServer] = []
 
     async def add_key(
-        self, handler: MessageHandler, *, name: str, **options: Any
+        self, handler: MessageHandler | PollingDevice, *, name: str, **options: Any
     ) -> BleKeyPeripheral:
         """Start a key advertising on this radio (``options``: see ``BleKeyPeripheral``)."""
         key = await serve_ble(handler, self.link, name=name, **options)
@@ -186,7 +187,7 @@ class VirtualKeyServer:
 
 
 async def serve_virtual(
-    handler: MessageHandler,
+    handler: MessageHandler | PollingDevice,
     *,
     name: str,
     host: str = "127.0.0.1",
