@@ -13,7 +13,7 @@ import secrets
 
 from keybridge.errors import MalformedCodeError
 from keybridge.hes.types import RECOVERY_CODE_COUNT
-from keybridge.otp.codes import hotp_int, time_step
+from keybridge.otp.codes import hotp_ints, time_step
 
 __all__ = [
     "HES_WINDOW",
@@ -75,17 +75,19 @@ def verify_totp(
     step = hes_time_step(at) if hes_clock else time_step(at)
     # Steps before the epoch do not exist (HES would wrap them to huge counters).
     first = max(step - window, 0)
+    if after_step is not None:
+        first = max(first, after_step + 1)
+    steps = range(first, step + window + 1)
     if not constant_time:
-        for candidate in range(first, step + window + 1):
-            if (after_step is None or candidate > after_step) and hotp_int(key, candidate) == code:
+        for candidate, value in zip(steps, hotp_ints(key, steps), strict=True):
+            if value == code:
                 return candidate
         return None
     wanted = code.to_bytes(4, "big")
     found: int | None = None
-    for candidate in range(first, step + window + 1):
-        same = hmac.compare_digest(hotp_int(key, candidate).to_bytes(4, "big"), wanted)
-        fresh = after_step is None or candidate > after_step
-        if same and fresh:
+    for candidate, value in zip(steps, hotp_ints(key, steps), strict=True):
+        same = hmac.compare_digest(value.to_bytes(4, "big"), wanted)
+        if same:
             found = candidate
     return found
 

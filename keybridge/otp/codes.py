@@ -8,9 +8,11 @@ makes it several times faster than :mod:`pyotp` (the reference it is property-te
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import struct
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 
 from keybridge.errors import InvalidInputError
@@ -20,6 +22,7 @@ __all__ = [
     "Algorithm",
     "hotp",
     "hotp_int",
+    "hotp_ints",
     "time_step",
     "totp",
 ]
@@ -28,6 +31,8 @@ DIGITS_RANGE = range(6, 9)
 """Code lengths keybridge supports (6, 7 or 8 digits), as the Key URI Format allows."""
 
 _COUNTER = struct.Struct(">Q")
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 class Algorithm(StrEnum):
@@ -58,15 +63,46 @@ def _check_digits(digits: int) -> None:
         raise InvalidInputError(f"{digits} digits is not supported: use 6, 7 or 8")
 
 
+def _truncate(mac: bytes, digits: int) -> int:
+    offset = mac[-1] & 0x0F
+    modulus: int = 10**digits  # typeshed types int ** int as Any (negative exponents)
+    return (int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF) % modulus
+
+
+def hotp_ints(
+    key: bytes,
+    counters: Iterable[int],
+    digits: int = 6,
+    algorithm: Algorithm = Algorithm.SHA1,
+) -> Iterator[int]:
+    """HOTP values for several counters, lazily, keying the HMAC once.
+
+    HMAC (RFC 2104) is ``H(key ^ opad || H(key ^ ipad || message))``: the two hash states after
+    the padded key are computed once and copied per counter, which is about three times faster
+    than :func:`hmac.digest` per counter. A verifier checking a window of steps wants this (and
+    may stop at the first match). Property-tested equal to :func:`hotp_int`.
+    """
+    constructor = getattr(hashlib, algorithm.digest_name)
+    inner, outer = constructor(), constructor()
+    block = inner.block_size
+    if len(key) > block:
+        key = constructor(key).digest()
+    key = key.ljust(block, b"\0")
+    inner.update(key.translate(_IPAD))
+    outer.update(key.translate(_OPAD))
+    for counter in counters:
+        i = inner.copy()
+        i.update(_COUNTER.pack(counter))
+        o = outer.copy()
+        o.update(i.digest())
+        yield _truncate(o.digest(), digits)
+
+
 def hotp_int(
     key: bytes, counter: int, digits: int = 6, algorithm: Algorithm = Algorithm.SHA1
 ) -> int:
     """The HOTP value as an integer (``0 <= value < 10**digits``)."""
-    mac = hmac.digest(key, _COUNTER.pack(counter), algorithm.digest_name)
-    offset = mac[-1] & 0x0F
-    binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
-    modulus: int = 10**digits  # typeshed types int ** int as Any (negative exponents)
-    return binary % modulus
+    return _truncate(hmac.digest(key, _COUNTER.pack(counter), algorithm.digest_name), digits)
 
 
 def hotp(key: bytes, counter: int, digits: int = 6, algorithm: Algorithm = Algorithm.SHA1) -> str:

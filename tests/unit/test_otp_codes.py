@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keybridge.errors import InvalidInputError
-from keybridge.otp.codes import Algorithm, hotp, hotp_int, time_step, totp
+from keybridge.otp.codes import Algorithm, hotp, hotp_int, hotp_ints, time_step, totp
 
 RFC4226_KEY = b"12345678901234567890"
 
@@ -193,3 +193,16 @@ def test_totp_equals_pyotp(
 def test_hotp_equals_pyotp(key: bytes, counter: int, algorithm: Algorithm, digits: int) -> None:
     reference = _ReferenceHotp(_base32(key), digits=digits, digest=PYOTP_DIGEST[algorithm])
     assert hotp(key, counter, digits, algorithm) == reference.at(counter)
+
+
+@given(
+    st.binary(min_size=1, max_size=200),
+    st.lists(st.integers(0, 2**64 - 1), max_size=6),
+    st.sampled_from(list(Algorithm)),
+    st.integers(6, 8),
+)
+def test_keyed_hotp_ints_equal_hotp_int(
+    key: bytes, counters: list[int], algorithm: Algorithm, digits: int
+) -> None:
+    expected = [hotp_int(key, c, digits, algorithm) for c in counters]
+    assert list(hotp_ints(key, counters, digits, algorithm)) == expected
