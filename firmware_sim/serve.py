@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from firmware_sim.links.pty import PtyLink
 from firmware_sim.links.reactor import Reactor
 from firmware_sim.links.serving import Device, FramedPort
-from firmware_sim.links.tcp import TcpLink
 from keybridge.errors import InvalidInputError, KeybridgeError
+
+if TYPE_CHECKING:
+    from firmware_sim.links.tcp import TcpLink
 
 __all__ = ["KeyServer", "ServeOptions", "main", "parse_args", "state_paths"]
 
@@ -54,6 +55,8 @@ class ServeOptions:
     keys: int = 1
     verbosity: int = 0
     """-1 quiet (warnings), 0 info, 1 debug with hex dumps of every frame."""
+    announce: bool = True
+    """Announce the keys for device discovery (``keybridge devices``) while serving."""
 
 
 def state_paths(base: Path, keys: int) -> list[Path]:
@@ -118,6 +121,11 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keys", type=int, default=1, metavar="N", help="keys to serve")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every frame in hex")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    parser.add_argument(
+        "--no-announce",
+        action="store_true",
+        help="do not announce the keys to device discovery (keybridge devices)",
+    )
     return parser
 
 
@@ -143,6 +151,7 @@ def parse_args(argv: Sequence[str]) -> ServeOptions:
         button=ns.button,
         keys=ns.keys,
         verbosity=1 if ns.verbose else -1 if ns.quiet else 0,
+        announce=not ns.no_announce,
     )
 
 
@@ -180,6 +189,7 @@ class KeyServer:
         self.ports: list[FramedPort] = []
         self.links: list[PtyLink | TcpLink] = []
         self.urls: list[str] = []
+        self._announcements: list[Path] = []
 
     def start(self) -> list[str]:
         """Load every key and open its link; returns the device URLs in key order."""
@@ -197,6 +207,8 @@ class KeyServer:
                 if self.options.link == "pty":
                     link = PtyLink(port, self.reactor)
                 else:
+                    from firmware_sim.links.tcp import TcpLink
+
                     tcp_port = self.options.port + index - 1 if self.options.port else 0
                     link = TcpLink(port, self.reactor, self.options.host, tcp_port)
                 self.ports.append(port)
@@ -230,6 +242,18 @@ class KeyServer:
             log.info("no key waits for its button; nothing %s", what)
         return count
 
+    def announce(self) -> None:
+        """Let ``keybridge devices`` find these keys (a file per key while they serve)."""
+        from keybridge.discovery import announce_simulator
+
+        for port, url in zip(self.ports, self.urls, strict=True):
+            try:
+                self._announcements.append(
+                    announce_simulator(url, str(getattr(port.device, "serial", "?")))
+                )
+            except OSError as exc:
+                log.warning("%s: cannot announce %s: %s", port.name, url, exc)
+
     def run(self) -> None:
         """Serve until :meth:`stop`."""
         self.reactor.run()
@@ -245,8 +269,13 @@ class KeyServer:
             except OSError as exc:
                 log.warning("closing %s: %s", link.url, exc)
         self.links.clear()
+        for path in self._announcements:
+            path.unlink(missing_ok=True)
+        self._announcements.clear()
         self.reactor.close()
         if self._tempdir is not None:
+            import shutil
+
             shutil.rmtree(self._tempdir, ignore_errors=True)
             self._tempdir = None
 
@@ -268,6 +297,8 @@ def serve(options: ServeOptions, *, stdout: TextIO | None = None) -> int:
         reactor.add_signal_handler(signal.SIGUSR2, server.decline)
         out.write("".join(f"READY {url}\n" for url in urls))
         out.flush()
+        if options.announce:
+            server.announce()
         server.run()
         log.info("stopping")
     finally:
@@ -285,7 +316,11 @@ def configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    """Entry point of ``serve``: parse, log to stderr, serve."""
+    """Entry point of ``serve``: parse ``serve``'s arguments (a leading ``"serve"`` is
+    skipped), log to stderr, serve. Returns the exit status."""
+    argv = list(argv)
+    if argv[:1] == ["serve"]:
+        argv = argv[1:]
     options = parse_args(argv)
     configure_logging(options.verbosity)
     return serve(options)

@@ -127,5 +127,10 @@ class FramedPort:
                 continue
             self.frames_out += 1
             self._write(frame)
+        # The core says whether it waits (Firmware.waiting); other devices are judged by what
+        # they sent: a KEEPALIVE opens a wait, a RESPONSE ends it.
+        waiting = getattr(self.device, "waiting", None)
+        if isinstance(waiting, bool):
+            self._waiting = waiting
         if self._waiting and not was_waiting:
             self._schedule(FAST_POLL_S)

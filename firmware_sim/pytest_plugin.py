@@ -1,0 +1,220 @@
+"""pytest fixtures for a simulated key (registered as the ``keybridge`` pytest11 plugin).
+
+- ``sim_key``: a key in this process: the firmware core with a controllable clock and button,
+  and a connected :class:`~keybridge.session.KeySession` over an in-memory link.
+- ``sim_key_process``: ``python -m firmware_sim serve`` in a subprocess on a real pty (a
+  :class:`~firmware_sim.simulator.Simulator`; ``.url`` is the device path for pyserial).
+- ``make_simulator``: a factory for subprocess simulators with other options (clock, button,
+  TCP, many keys); every one is stopped after the test.
+
+Set ``KEYBRIDGE_TEST_DEVICE`` to a device URL (a running simulator, a real key) to point the
+fixtures at it instead: sessions connect there, and tests that need the clock, the button or
+the firmware are skipped. See ``docs/qa.md``.
+
+pytest loads this module in every run, also in other projects, so it imports nothing heavy at
+module level.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from firmware_sim.button import Button
+    from firmware_sim.clock import KeyClock
+    from firmware_sim.core import Firmware
+    from firmware_sim.links.memory import MemoryTransport
+    from firmware_sim.simulator import Simulator
+    from keybridge.session import KeySession
+
+try:
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # pragma: no cover - without pytest-asyncio the async fixture cannot run
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
+
+__all__ = ["DEVICE_ENV", "ClockControl", "SimKey", "external_device"]
+
+DEVICE_ENV = "KEYBRIDGE_TEST_DEVICE"
+
+
+def external_device() -> str | None:
+    """The device URL from ``KEYBRIDGE_TEST_DEVICE``, or None to use a simulated key."""
+    return os.environ.get(DEVICE_ENV, "").strip() or None
+
+
+def _skip_external(what: str) -> None:
+    pytest.skip(f"{DEVICE_ENV} points at an external key; {what} needs the simulated key")
+
+
+class ClockControl:
+    """The in-process key's clock, for tests.
+
+    Time flows with the host's clock; :meth:`advance` moves it forward (button timeouts and the
+    key's real-mode time follow), :meth:`set_fixed` pins the key's time, :meth:`set_offset`
+    skews it, :meth:`set_real` goes back to the time the host set.
+    """
+
+    def __init__(self) -> None:
+        from firmware_sim.clock import KeyClock
+
+        self._skew = 0.0
+        self.clock: KeyClock = KeyClock(self.source)
+
+    def source(self) -> float:
+        return time.time() + self._skew
+
+    def advance(self, seconds: float) -> None:
+        self._skew += seconds
+
+    def set_fixed(self, unix_time: float) -> None:
+        self.clock.mode, self.clock.value = "fixed", unix_time
+
+    def set_offset(self, seconds: float) -> None:
+        self.clock.mode, self.clock.value = "offset", seconds
+
+    def set_real(self) -> None:
+        self.clock.mode, self.clock.value = "real", 0
+
+    def now(self) -> float | None:
+        """The key's unix time (None: never set)."""
+        return self.clock.now()
+
+
+class SimKey:
+    """A key for a test: :attr:`session` always; the controls only on a simulated key."""
+
+    def __init__(
+        self,
+        session: KeySession,
+        *,
+        url: str,
+        firmware: Firmware | None = None,
+        clock: ClockControl | None = None,
+        transport: MemoryTransport | None = None,
+    ) -> None:
+        self.session = session
+        self.url = url
+        self._firmware = firmware
+        self._clock = clock
+        self._transport = transport
+
+    @property
+    def simulated(self) -> bool:
+        return self._firmware is not None
+
+    @property
+    def firmware(self) -> Firmware:
+        """The firmware core (its ``state``, ``flash``, ...)."""
+        if self._firmware is None:
+            _skip_external("the firmware core")
+        assert self._firmware is not None
+        return self._firmware
+
+    @property
+    def clock(self) -> ClockControl:
+        if self._clock is None:
+            _skip_external("clock control")
+        assert self._clock is not None
+        return self._clock
+
+    @property
+    def button(self) -> Button:
+        """The key's button: set ``.mode`` ("auto", "deny", "manual", "scripted"), extend
+        ``.script`` with "press" / "deny" / "timeout" steps."""
+        return self.firmware.button
+
+    @property
+    def transport(self) -> MemoryTransport:
+        """The in-memory link; its ``drop_requests`` / ``drop_replies`` inject lost messages."""
+        if self._transport is None:
+            _skip_external("fault injection")
+        assert self._transport is not None
+        return self._transport
+
+    def press(self) -> bool:
+        """Press the button now; False if no request waited for it."""
+        pressed = self.button.press()
+        self.transport.poke()
+        return pressed
+
+    def decline(self) -> bool:
+        declined = self.button.decline()
+        self.transport.poke()
+        return declined
+
+
+@_async_fixture
+async def sim_key() -> AsyncIterator[SimKey]:
+    """A connected key: in-process simulated, or the ``KEYBRIDGE_TEST_DEVICE`` key."""
+    from keybridge.session import KeySession
+
+    url = external_device()
+    if url is not None:
+        async with KeySession.connect(url) as session:
+            yield SimKey(session, url=url)
+        return
+
+    from firmware_sim.button import Button
+    from firmware_sim.core import Firmware
+    from firmware_sim.flash import Flash
+    from firmware_sim.links.memory import MemoryTransport
+
+    clock = ClockControl()
+    firmware = Firmware(Flash.memory(), clock.clock, Button("auto"))
+    transport = MemoryTransport(firmware)
+    await transport.open()
+    try:
+        session = await KeySession.attach(transport)
+        yield SimKey(
+            session, url=transport.description, firmware=firmware, clock=clock, transport=transport
+        )
+    finally:
+        await transport.close()
+
+
+class _ExternalSimulator:
+    """Stands in for a :class:`Simulator` when ``KEYBRIDGE_TEST_DEVICE`` is set."""
+
+    def __init__(self, url: str) -> None:
+        self.urls = [url]
+        self.url = url
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        _skip_external(f"Simulator.{name}")
+
+
+@pytest.fixture
+def make_simulator(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
+    """``make_simulator(clock="fixed:59", button="manual", keys=2, link="tcp:127.0.0.1:0")``
+    starts a subprocess simulator (state in the test's tmp_path) and returns it, ready."""
+    from firmware_sim.simulator import Simulator
+
+    started: list[Simulator] = []
+
+    def make(**options: Any) -> Simulator:
+        url = external_device()
+        if url is not None:
+            return _ExternalSimulator(url)  # type: ignore[return-value]
+        options.setdefault("state", tmp_path / f"key{len(started) + 1}.state")
+        simulator = Simulator(**options)
+        started.append(simulator)
+        simulator.start()
+        return simulator
+
+    yield make
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def sim_key_process(make_simulator: Callable[..., Simulator]) -> Simulator:
+    """A simulated key in a subprocess on a real pty; ``.url`` is its device path."""
+    return make_simulator()
