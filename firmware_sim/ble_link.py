@@ -153,6 +153,12 @@ class BleKeyPeripheral:
             self._handle = handler.handle
             self._poll = handler.poll
         self.name = name
+        if len(name.encode()) > MAX_ADVERTISED_NAME:
+            log.warning(
+                "BLE name %r is over %d bytes: advertised shortened (whole in the scan response)",
+                name,
+                MAX_ADVERTISED_NAME,
+            )
         self.address = (address or default_address(name)).upper()
         self.max_mtu = max_mtu
         self.protocol_version = protocol_version

@@ -15,9 +15,14 @@ disconnection and advertises again) and the controller leaves the link.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import itertools
 import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -199,3 +204,66 @@ async def serve_virtual(
     key = await radio.add_key(handler, name=name, **options)
     relay = await radio.expose(host, port)
     return VirtualKeyServer(radio, key, relay)
+
+
+async def run_virtual(
+    keys: Sequence[tuple[str, MessageHandler | PollingDevice]],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    on_ready: Callable[[list[str]], None] = lambda urls: None,
+    stop: asyncio.Event | None = None,
+    **options: Any,
+) -> None:
+    """Serve ``(name, handler)`` keys on one exposed virtual radio until SIGINT/SIGTERM.
+
+    ``on_ready`` gets the keys' device URLs once another process can connect (print the
+    ``READY`` lines there).
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    radio = VirtualRadio()
+    try:
+        served = [await radio.add_key(handler, name=name, **options) for name, handler in keys]
+        relay = await radio.expose(host, port)
+        on_ready([ble_url(key.address, relay.hci_spec) for key in served])
+        await stop.wait()
+    finally:
+        await radio.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m firmware_sim.ble_virtual``: echo keys on a virtual radio (link testing)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m firmware_sim.ble_virtual",
+        description="Serve echo keys (each message comes back unchanged) on a virtual BLE radio "
+        "that other processes join over tcp-client:HOST:PORT. Prints one READY line per key.",
+    )
+    parser.add_argument(
+        "--name", default="kb", help="advertised name, suffixed -N with --keys (keep to 8 bytes)"
+    )
+    parser.add_argument("--keys", type=int, default=1, help="number of keys (default 1)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    parser.add_argument("--mtu", type=int, default=247, help="largest ATT_MTU granted")
+    ns = parser.parse_args(argv)
+    names = [ns.name] if ns.keys == 1 else [f"{ns.name}-{i}" for i in range(1, ns.keys + 1)]
+
+    def ready(urls: list[str]) -> None:
+        for url in urls:
+            print(f"READY {url}", flush=True)
+
+    keys: list[tuple[str, MessageHandler | PollingDevice]] = [(n, _echo) for n in names]
+    asyncio.run(run_virtual(keys, host=ns.host, port=ns.port, on_ready=ready, max_mtu=ns.mtu))
+    return 0
+
+
+def _echo(message: bytes) -> list[bytes]:
+    return [message]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The firmware core behind the BLE GATT service, driven by the host session over the virtual
+radio: store an HES secret, calculate, type; at the smallest and a common ATT_MTU."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from firmware_sim.ble_virtual import VirtualRadio
+from firmware_sim.button import Button
+from firmware_sim.clock import KeyClock
+from firmware_sim.core import Firmware
+from firmware_sim.flash import Flash
+from keybridge.hes.model import Hes
+from keybridge.keyboard.reports import decode_reports
+from keybridge.session import KeySession
+from keybridge.transport.ble import BleBackend, BleTransport
+from keybridge.transport.bumble_backend import BumbleCentral
+
+EMAIL = "qa-ble@corp.com"
+NAME = "HES.Web:qa-bench@corp.com"  # 25 bytes, the size the packet-count goal is stated for
+
+
+@pytest.fixture
+async def radio() -> AsyncIterator[VirtualRadio]:
+    radio = VirtualRadio()
+    yield radio
+    await radio.close()
+
+
+@pytest.fixture
+async def backend(radio: VirtualRadio) -> AsyncIterator[BleBackend]:
+    central = BumbleCentral.on_link(radio.link)
+    yield BleBackend.on_central(central)
+    await central.close()
+
+
+@pytest.mark.parametrize(("mtu", "max_packets"), [(23, 3), (247, 1)])
+async def test_hes_secret_calculate_and_type(
+    radio: VirtualRadio, backend: BleBackend, mtu: int, max_packets: int
+) -> None:
+    firmware = Firmware(Flash.memory(), KeyClock(), Button("auto"))
+    key = await radio.add_key(firmware, name="kb-hes", max_mtu=mtu)
+    hes = Hes(":memory:", password_cost=2)
+    hes.create_user(EMAIL, "pw")
+    setup = hes.begin_otp_setup(EMAIL)
+    link = BleTransport("ble:kb-hes", backend=backend, timeout=3, scan_timeout=2)
+    async with link:
+        session = await KeySession.attach(link)
+        await session.otp_put(NAME, setup.display_key)
+        assert [c.name for c in await session.otp_list()] == [NAME]
+
+        before = (key.stats.att_in, key.stats.att_out)
+        code = await session.otp_calculate(NAME)
+        packets_in = key.stats.att_in - before[0]
+        packets_out = key.stats.att_out - before[1]
+        assert 1 <= packets_in <= max_packets
+        assert 1 <= packets_out <= max_packets
+
+        assert len(hes.confirm_otp_setup(EMAIL, code.code)) == 10
+        typed = await session.otp_type(NAME, enter=True)
+        assert decode_reports(typed.reports, typed.layout) == code.code + "\n"
+    assert link.att_mtu == mtu
+    assert key.stats.frame_errors == 0
