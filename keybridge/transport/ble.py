@@ -98,7 +98,11 @@ class BleTarget:
 
     def url(self) -> str:
         """The URL back (``ble://ADDRESS`` or ``ble:NAME``, with ``?hci=`` if set)."""
-        base = f"ble://{self.identifier}" if self.by_address else f"ble:{quote(self.identifier)}"
+        base = (
+            f"ble://{self.identifier}"
+            if self.by_address
+            else f"ble:{quote(self.identifier, safe='')}"
+        )
         return base + (f"?hci={quote(self.hci, safe=':/.-_')}" if self.hci else "")
 
 
