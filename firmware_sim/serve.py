@@ -144,7 +144,7 @@ def parse_args(argv: Sequence[str]) -> ServeOptions:
         parser.error(f"--keys {ns.keys} from port {port} runs past port 65535")
     return ServeOptions(
         link=link,
-        host=host,
+        host=host or ServeOptions.host,
         port=port,
         state=ns.state,
         clock=ns.clock,
