@@ -1,0 +1,121 @@
+"""Power cuts: SIGKILL a simulator process at random moments while it writes its flash.
+
+Each round starts a process that stores credentials one by one and prints ``ACK n`` after each
+acknowledged write, kills it after a random delay, and loads the state file: it must load, hold
+every acknowledged write, and at most the one write that was in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from firmware_sim.flash import Flash
+
+SLOTS = 100  # names c0..c99: after the first hundred writes, each write replaces a credential
+WRITES_PER_ROUND = 5000  # more than a round can do before its kill
+MIN_ACKS = 20
+ROUNDS = 8
+
+WRITER = """
+import sys
+from firmware_sim.button import Button
+from firmware_sim.clock import KeyClock
+from firmware_sim.core import Firmware
+from firmware_sim.flash import Flash
+from keybridge.protocol.commands import OtpPutRequest
+from keybridge.protocol.constants import Command, Status
+from keybridge.protocol.messages import Request, decode_message, encode_message
+
+path, start, count, slots = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+key = Firmware(Flash(path), KeyClock(mode="fixed", value=0), Button("auto"))
+print("READY", flush=True)
+for i in range(start, start + count):
+    body = OtpPutRequest(name=f"c{i % slots}", secret=b"%020d" % i, overwrite=True)
+    [answer] = key.handle(encode_message(Request(i & 0xFFFF, Command.OTP_PUT, body.to_fields())))
+    assert decode_message(answer).status == Status.OK, answer
+    print(f"ACK {i}", flush=True)
+print("DONE", flush=True)
+"""
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_round(path: Path, start: int, rng: random.Random) -> tuple[list[int], bool]:
+    """One writer process killed after a random delay; the acknowledged indexes, and if killed."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(start), str(WRITES_PER_ROUND), str(SLOTS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    assert process.stdout is not None
+    try:
+        ready = process.stdout.readline()
+        assert ready == b"READY\n", (ready, process.stderr.read() if process.stderr else b"")
+        # Wait for some ACKs (so every round writes, however fast or slow the machine), then
+        # a random delay: the kill lands anywhere in a write, or between two writes.
+        seen = []
+        for _ in range(rng.randint(MIN_ACKS, 3 * MIN_ACKS)):
+            seen.append(process.stdout.readline())
+        time.sleep(rng.uniform(0.0, 0.1))
+        process.send_signal(signal.SIGKILL)
+        out, err = process.communicate(timeout=10)
+        out = b"".join(seen) + out
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    lines = out.decode("ascii", "replace").splitlines()
+    killed = process.returncode == -signal.SIGKILL
+    assert killed or "DONE" in lines, err.decode()
+    acked = [int(line[4:]) for line in lines if line.startswith("ACK ") and line[4:].isdigit()]
+    return acked, killed
+
+
+def stored_writes(path: Path) -> dict[str, int]:
+    state = Flash(path).load()  # raises FlashError if the file were damaged
+    assert state is not None
+    return {c.name: int(c.secret) for c in state.credentials}
+
+
+@pytest.mark.slow
+def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
+    rng = random.Random(os.environ.get("KEYBRIDGE_SIGKILL_SEED", "4242"))
+    path = tmp_path / "key.state"
+    model: dict[str, int] = {}
+    start = 0
+    kills = acks = in_flight_landed = 0
+    for _ in range(ROUNDS):
+        acked, killed = run_round(path, start, rng)
+        assert acked == list(range(start, start + len(acked)))
+        kills += killed
+        acks += len(acked)
+        for i in acked:
+            model[f"c{i % SLOTS}"] = i
+        actual = stored_writes(path)
+        if actual != model:
+            # Only the write in flight at the kill may have landed without its ACK.
+            pending = start + len(acked)
+            assert pending < start + WRITES_PER_ROUND
+            assert actual == {**model, f"c{pending % SLOTS}": pending}
+            in_flight_landed += 1
+            model = actual
+        start += WRITES_PER_ROUND
+        assert {p.name for p in tmp_path.iterdir()} <= {"key.state", ".key.state.tmp"}
+    assert kills >= ROUNDS // 2, "the writers finished before the kill: the test proves nothing"
+    assert acks >= ROUNDS * MIN_ACKS
+    print(f"{ROUNDS} rounds, {kills} kills, {acks} acknowledged writes, "
+          f"{in_flight_landed} unacknowledged writes landed")  # fmt: skip
