@@ -98,19 +98,18 @@ async def run(mtu: int, rounds: int) -> dict[str, float]:
             packets_in = key.stats.att_in - before[0]
             packets_out = key.stats.att_out - before[1]
 
-            calculate: list[float] = []
-            for _ in range(rounds):
-                start = time.perf_counter()
-                await session.otp_calculate(NAME)
-                calculate.append(time.perf_counter() - start)
-
             client = link._client
             assert client is not None
             queue: asyncio.Queue[bytes] = asyncio.Queue()
             await client.start_notify(ECHO_OUT, lambda _c, data: queue.put_nowait(bytes(data)))
             payload = bytes(min(sizes["request"], mtu - 3))
+            # Interleaved, so both see the same machine load.
+            calculate: list[float] = []
             bare: list[float] = []
             for _ in range(rounds):
+                start = time.perf_counter()
+                await session.otp_calculate(NAME)
+                calculate.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 await client.write_gatt_char(ECHO_IN, payload, response=False)
                 await asyncio.wait_for(queue.get(), 5)

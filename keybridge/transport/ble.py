@@ -308,7 +308,8 @@ class BleTransport(Transport):
         self._fragment_size = ATT_MIN_MTU - ATT_VALUE_OVERHEAD
         self._reassembler = Reassembler()
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
-        self._lost = asyncio.Event()
+        # Resolved when the current connection drops; shared by every wait on that connection.
+        self._lost: asyncio.Future[None] | None = None
         self._send_lock = asyncio.Lock()
 
     # -- public API --------------------------------------------------------------------------
@@ -359,13 +360,13 @@ class BleTransport(Transport):
             client, rx = self._client, self._rx
             assert client is not None and rx is not None
             for part in fragment(message, self._fragment_size):
-                if self._lost.is_set():
+                if self._is_lost():
                     raise self._lost_error("sending")
                 try:
                     async with asyncio.timeout(self.timeout):
                         await client.write_gatt_char(rx, part, response=False)
                 except _BLEAK_FAILURES as exc:
-                    if self._lost.is_set():
+                    if self._is_lost():
                         raise self._lost_error("sending") from exc
                     raise TransportError(f"writing to {self.description} failed: {exc}") from exc
 
@@ -376,21 +377,25 @@ class BleTransport(Transport):
             raise TransportError(f"{self.description} is not open: call open() first")
         if self._client is None:
             raise self._lost_error("waiting for a reply")
+        lost = self._lost
+        assert lost is not None
         getter = asyncio.ensure_future(self._inbox.get())
-        lost = asyncio.ensure_future(self._lost.wait())
         try:
-            await asyncio.wait({getter, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            waiters: set[asyncio.Future[Any]] = {getter, lost}
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (getter, lost):
-                if not task.done():
-                    task.cancel()
+            if not getter.done():
+                getter.cancel()
         if getter.done() and not getter.cancelled():
             return getter.result()
-        if lost.done() and not lost.cancelled():
+        if lost.done():
             raise self._lost_error("waiting for a reply")
         raise LinkTimeoutError(f"no reply from {self.description} within {timeout:g} s")
 
     # -- connection --------------------------------------------------------------------------
+
+    def _is_lost(self) -> bool:
+        return self._lost is None or self._lost.done()
 
     def _lost_error(self, doing: str) -> TransportError:
         return TransportError(
@@ -503,7 +508,7 @@ class BleTransport(Transport):
         # Fresh link, fresh state: a reply from the old connection can never arrive now.
         self._reassembler = Reassembler(max(info.max_message_size, 1))
         self._inbox = asyncio.Queue()
-        self._lost = asyncio.Event()
+        self._lost = asyncio.get_running_loop().create_future()
         self._client = client
         try:
             async with asyncio.timeout(self.timeout):
@@ -534,7 +539,8 @@ class BleTransport(Transport):
         if client is self._client:
             log.info("BLE link to %s lost", self.description)
             self._client = None
-            self._lost.set()
+            if self._lost is not None and not self._lost.done():
+                self._lost.set_result(None)
 
 
 def transport_for_url(url: str) -> BleTransport:
