@@ -299,6 +299,7 @@ class BleTransport(Transport):
         self.description = self.target.url()
         self.info: LinkInfo | None = None
         self.frame_errors = 0
+        self.stale_notifications = 0
         self._backend = backend
         self._owns_backend = backend is None
         self._opened = False
@@ -512,7 +513,7 @@ class BleTransport(Transport):
         self._client = client
         try:
             async with asyncio.timeout(self.timeout):
-                await client.start_notify(tx, self._on_notification)
+                await client.start_notify(tx, self._notification_handler(client))
         except _BLEAK_FAILURES as exc:
             self._client = None
             raise TransportError(f"subscribing to the key's notifications failed: {exc}") from exc
@@ -525,15 +526,24 @@ class BleTransport(Transport):
             info.protocol_version,
         )
 
-    def _on_notification(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        try:
-            message = self._reassembler.feed(bytes(data))
-        except FrameError as exc:
-            self.frame_errors += 1
-            log.warning("%s: %s", self.description, exc)
-            return
-        if message is not None:
-            self._inbox.put_nowait(message)
+    def _notification_handler(
+        self, client: BleakClient
+    ) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+        def on_notification(_char: BleakGATTCharacteristic, data: bytearray) -> None:
+            if client is not self._client:
+                # From a connection that is gone: its message can only be stale.
+                self.stale_notifications += 1
+                return
+            try:
+                message = self._reassembler.feed(bytes(data))
+            except FrameError as exc:
+                self.frame_errors += 1
+                log.warning("%s: %s", self.description, exc)
+                return
+            if message is not None:
+                self._inbox.put_nowait(message)
+
+        return on_notification
 
     def _on_disconnected(self, client: BleakClient) -> None:
         if client is self._client:

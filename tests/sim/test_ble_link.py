@@ -195,6 +195,29 @@ async def test_bad_fragments_are_dropped_by_the_key(
     assert key.stats.frame_errors == 2
 
 
+async def test_partial_message_never_reaches_the_key(
+    radio: VirtualRadio, backend: BleBackend
+) -> None:
+    seen: list[bytes] = []
+
+    def record(message: bytes) -> list[bytes]:
+        seen.append(message)
+        return [message]
+
+    key = await radio.add_key(record, name="kb-part", max_mtu=23)
+    async with transport("ble:kb-part", backend) as link:
+        client, rx = link._client, link._rx
+        assert client is not None and rx is not None
+        await client.write_gatt_char(rx, b"\x80first half of a put", response=False)
+        await asyncio.sleep(0.02)
+        await key.disconnect_all()
+        # The next connection starts with a fresh reassembler: the half message is gone.
+        await link.send(b"\x01whole")
+        assert await link.receive(3.0) == b"\x01whole"
+    assert seen == [b"\x01whole"]
+    assert key.stats.frame_errors == 0
+
+
 async def test_send_before_open_is_an_error(backend: BleBackend) -> None:
     with pytest.raises(TransportError, match="not open"):
         await transport("ble:kb-x", backend).send(b"x")
