@@ -317,7 +317,8 @@ class Firmware:
     def _otp_type(self, body: Body) -> Body | _Wait:
         assert isinstance(body, OtpTypeRequest)
         _, credential = otp_store.lookup(self._state, body.name)
-        layout = otp_store.resolve_layout(body.layout or credential.layout or "us")
+        requested = body.layout if body.layout is not None else credential.layout
+        layout = otp_store.resolve_layout(requested if requested is not None else "us")
         otp_store.check_typeable(layout, body.enter)
         otp_store.check_computable(credential, self.clock.now())
 

@@ -509,6 +509,7 @@ def test_type_errors(key: Key, monkeypatch: pytest.MonkeyPatch) -> None:
     key.put("h", kind=OtpKind.HOTP)
     key.put("t")
     key.refused(Status.UNSUPPORTED_LAYOUT, Command.OTP_TYPE, OtpTypeRequest("h", layout="dvorak"))
+    key.refused(Status.UNSUPPORTED_LAYOUT, Command.OTP_TYPE, OtpTypeRequest("h", layout=""))
     key.refused(Status.NOT_FOUND, Command.OTP_TYPE, OtpTypeRequest("nope"))
     key.refused(Status.CLOCK_NOT_SET, Command.OTP_TYPE, OtpTypeRequest("t"))
 
