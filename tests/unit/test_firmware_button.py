@@ -10,11 +10,14 @@ from firmware_sim.button import Button
 from firmware_sim.clock import KeyClock
 from firmware_sim.core import Firmware
 from firmware_sim.flash import Flash
+from keybridge.keyboard import decode_reports
 from keybridge.otp.codes import hotp
 from keybridge.protocol.commands import (
     OtpCalculateResponse,
     OtpNameRequest,
     OtpPutRequest,
+    OtpTypeRequest,
+    OtpTypeResponse,
     PingBody,
 )
 from keybridge.protocol.constants import (
@@ -154,6 +157,19 @@ def test_busy_while_waiting_and_keepalive_for_a_retry(manual: Key) -> None:
 def test_credentials_without_require_button_do_not_wait(manual: Key) -> None:
     [done] = manual.send(5, Command.OTP_CALCULATE, calc("free"))
     assert done.status == Status.OK
+
+
+def test_type_of_a_gated_credential_waits_for_the_press(manual: Key) -> None:
+    [waiting] = manual.send(8, Command.OTP_TYPE, OtpTypeRequest("h", enter=True))
+    assert isinstance(waiting, Keepalive)
+    manual.button.press()
+    [done] = manual.poll()
+    assert (done.command, done.status) == (Command.OTP_TYPE, Status.OK)
+    reports = OtpTypeResponse.from_fields(done.fields).reports
+    assert decode_reports([reports[i : i + 8] for i in range(0, len(reports), 8)], "us") == (
+        hotp(SECRET, 0) + "\n"
+    )
+    assert manual.fw.state.credentials[0].counter == 1
 
 
 def test_reset_waits_for_the_press(manual: Key) -> None:
