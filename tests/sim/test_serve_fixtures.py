@@ -19,9 +19,7 @@ from keybridge.protocol.status import ButtonError, ClockError
 QA_DOC = Path(__file__).parents[2] / "docs" / "qa.md"
 
 
-def run_pytest(
-    directory: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def run_pytest(directory: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     (directory / "pytest.ini").write_text(
         "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
     )
