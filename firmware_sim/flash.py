@@ -67,11 +67,13 @@ class Flash:
         self._image: bytes | None = None
 
     @classmethod
-    def memory(cls, initial: KeyState | None = None) -> Flash:
+    def memory(
+        cls, initial: KeyState | None = None, *, secrets: SecretCodec | None = None
+    ) -> Flash:
         """A flash that lives in this process only (tests, throw-away keys)."""
         flash = cls.__new__(cls)
         flash.path = None
-        flash._secrets = Base64Secrets()
+        flash._secrets = secrets or Base64Secrets()
         flash._image = None
         if initial is not None:
             flash.save(initial)
