@@ -20,6 +20,7 @@ from keybridge.errors import (
 from keybridge.log import TRAFFIC, hexdump
 from keybridge.protocol.framing import FrameDecoder, encode_frame
 from keybridge.transport import SerialTransport, is_ble_url, open_transport
+from keybridge.transport import serial as serial_module
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="ptys and fds are POSIX")
 
@@ -75,11 +76,17 @@ async def test_refused_port_is_device_not_found() -> None:
         await SerialTransport(url).open()
 
 
-async def test_pty_frames_both_ways_and_hangup_is_a_transport_error() -> None:
+@pytest.mark.parametrize("reader", ["fd", "thread"])
+async def test_pty_frames_both_ways_and_hangup_is_a_transport_error(
+    reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if reader == "thread":  # as on platforms without fd readers
+        monkeypatch.setattr(serial_module, "_fileno", lambda port: None)
     master, slave = os.openpty()
     try:
         link = SerialTransport(os.ttyname(slave))
         await link.open()
+        assert (link._thread is None) == (reader == "fd")
         os.write(master, encode_frame(b"from the key"))
         assert await link.receive(2.0) == b"from the key"
         await link.send(b"from the host")
