@@ -26,7 +26,7 @@ def test_defaults() -> None:
 
 def test_options() -> None:
     options = parse_args(
-        ["--link", "tcp:0.0.0.0:7000", "--state", "s", "--clock", "fixed:59", "--keys", "3", "-v"]
+        ["--link=tcp:0.0.0.0:7000", "--state", "s", "--clock", "fixed:59", "--keys", "3", "-v"]
     )
     assert (options.link, options.host, options.port, options.keys) == ("tcp", "0.0.0.0", 7000, 3)
     assert (options.state, options.clock, options.verbosity) == (Path("s"), "fixed:59", 1)
@@ -62,6 +62,8 @@ def test_parse_link_refuses(spec: str) -> None:
         ["--link", "usb"],
         ["--link", "tcp:127.0.0.1:65535", "--keys", "2"],
         ["--frobnicate"],
+        ["--state"],
+        ["-v", "-q"],
     ],
 )
 def test_bad_options_give_one_line_and_status_2(

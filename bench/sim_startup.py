@@ -1,0 +1,103 @@
+"""Simulator cold start to the READY line (median of many runs) and the memory of 100 keys.
+
+Printed: the interpreter's own start (``python -c pass``) as the baseline of this machine, the
+simulator's start to READY on a pty and on TCP (goal: median <= 150 ms), and the resident
+memory (RSS) of one process serving 1 and 100 keys.
+
+    python bench/sim_startup.py [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+SERVE = [sys.executable, "-m", "firmware_sim", "serve", "-q", "--no-announce"]
+
+
+def time_to_ready(args: list[str]) -> float:
+    start = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    elapsed = time.perf_counter() - start
+    process.send_signal(signal.SIGTERM)
+    process.wait()
+    process.stdout.close()
+    if not line.startswith("READY "):
+        raise SystemExit(f"the simulator did not get ready: {line!r}")
+    return elapsed
+
+
+def time_to_exit(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, check=True)
+    return time.perf_counter() - start
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+
+
+def serving_rss(keys: int) -> tuple[int, float]:
+    start = time.perf_counter()
+    process = subprocess.Popen([*SERVE, "--keys", str(keys)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    try:
+        for _ in range(keys):
+            if not process.stdout.readline().startswith("READY "):
+                raise SystemExit("the simulator did not get ready")
+        elapsed = time.perf_counter() - start
+        time.sleep(0.2)
+        return rss_kib(process.pid), elapsed
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait()
+        process.stdout.close()
+
+
+def summary(samples: list[float]) -> str:
+    return (
+        f"median {statistics.median(samples) * 1000:6.1f} ms   "
+        f"min {min(samples) * 1000:6.1f} ms   max {max(samples) * 1000:6.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    runs = parser.parse_args().runs
+    baseline = [time_to_exit([sys.executable, "-c", "pass"]) for _ in range(runs)]
+    pty = [time_to_ready(SERVE) for _ in range(runs)]
+    tcp = [time_to_ready([*SERVE, "--link", "tcp:127.0.0.1:0"]) for _ in range(runs)]
+    print(f"cold start, {runs} runs each ({os.cpu_count()} CPUs)")
+    print(f"  python -c pass          {summary(baseline)}")
+    print(f"  serve, pty, to READY    {summary(pty)}")
+    print(f"  serve, tcp, to READY    {summary(tcp)}")
+    ratio = statistics.median(pty) / statistics.median(baseline)
+    print(f"  ratio serve(pty)/python median {ratio:.1f} x")
+    one, _ = serving_rss(1)
+    hundred, elapsed = serving_rss(100)
+    print("memory (RSS) of one process")
+    print(f"  1 key     {one / 1024:6.1f} MiB")
+    print(
+        f"  100 keys  {hundred / 1024:6.1f} MiB   ({(hundred - one) / 99:.0f} KiB per extra key;"
+        f" all 100 READY in {elapsed * 1000:.0f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
