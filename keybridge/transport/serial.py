@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import threading
 
 import serial
@@ -29,8 +30,11 @@ log = logging.getLogger(__name__)
 
 _READ_TIMEOUT = 0.05
 """Seconds a blocking read waits (reader thread only); bounds how long closing takes."""
+_READ_CHUNK = 4096
 _WRITE_TIMEOUT = 2.0
 """A frame is small, so a write blocks only when the far end stopped reading: give up then."""
+
+_FD_PORT_MODULES = frozenset({"serial.serialposix", "serial.urlhandler.protocol_socket"})
 
 _START_HINT = "is the simulator running? start one with `python -m firmware_sim serve`"
 _ABSENT_ERRNOS = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ECONNREFUSED, errno.EHOSTUNREACH}
@@ -145,18 +149,29 @@ class SerialTransport(Transport):
 
     # Runs on the event loop: the fd is readable.
     def _on_readable(self) -> None:
-        port = self._serial
-        if port is None:
+        fd = self._fd
+        if fd is None:
             return
+        # Read the fd directly: pyserial's read(n) waits for n bytes (and its socket handler's
+        # in_waiting says 1), while os.read returns whatever is there in one call.
         try:
-            data = port.read(port.in_waiting or 1)
-        except Exception as exc:  # any failure of the port ends the link
-            if self._fd is not None and self._loop is not None:
-                self._loop.remove_reader(self._fd)
-                self._fd = None
+            data = os.read(fd, _READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # EIO: the pty's other end or the USB device is gone
+            self._stop_reading()
             self._fail(exc)
             return
+        if not data:
+            self._stop_reading()
+            self._fail(EOFError("the other end closed the connection"))
+            return
         self._feed(data)
+
+    def _stop_reading(self) -> None:
+        if self._fd is not None and self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._fd = None
 
     # Runs on the reader thread (ports without an fd).
     def _read_loop(self, port: serial.SerialBase, loop: asyncio.AbstractEventLoop) -> None:
@@ -197,6 +212,10 @@ class SerialTransport(Transport):
 
 
 def _fileno(port: serial.SerialBase) -> int | None:
+    """The fd to watch, for plain device/pty ports and ``socket://`` only: other URL handlers
+    (``spy://``, ``rfc2217://``) do work in ``read`` that reading the fd would skip."""
+    if type(port).__module__ not in _FD_PORT_MODULES:
+        return None
     try:
         fd = port.fileno()
     except Exception:  # pyserial raises various errors for ports without one

@@ -146,6 +146,7 @@ async def test_socket_url_round_trip_and_disconnect(
     link = open_transport(url)
     assert isinstance(link, SerialTransport)
     async with link:
+        assert link._thread is None  # sockets are read through the loop's fd reader
         await link.send(b"\x00zeros\x00inside")
         assert await link.receive(2.0) == b"\x00zeros\x00inside"
         writers[0].close()
