@@ -114,3 +114,19 @@ def test_test_device_variable_points_the_fixtures_at_a_running_key(
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b1 passed, 2 skipped\b", result.stdout), result.stdout
     assert "points at an external key" in result.stdout
+
+
+def test_simulators_left_running_are_stopped_at_interpreter_exit() -> None:
+    script = (
+        "from firmware_sim.simulator import Simulator\n"
+        "sim = Simulator()\n"
+        "sim.start()\n"
+        "print(sim.pid, flush=True)\n"  # and exit without stopping it
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    pid = int(result.stdout)
+    with pytest.raises(ProcessLookupError):  # stopped and reaped, not left behind
+        os.kill(pid, 0)
