@@ -1,0 +1,231 @@
+"""docs/protocol.md's transcripts are replayed against the firmware core, byte for byte.
+
+Run ``python tests/unit/test_protocol_doc.py`` to print freshly generated transcript blocks
+(paste them into the document when the protocol changes on purpose).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from firmware_sim.transcript import run_transcript
+from keybridge.errors import MessageError
+from keybridge.protocol import commands as c
+from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind
+from keybridge.protocol.framing import FrameDecoder, encode_frame
+from keybridge.protocol.messages import (
+    Fields,
+    Request,
+    Response,
+    decode_message,
+    encode_message,
+)
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+SERIAL = "KB0123456789"
+RFC_SHA1 = b"12345678901234567890"
+
+
+@dataclass
+class Block:
+    name: str
+    clock: str
+    requests: list[bytes]
+    responses: list[list[bytes]]
+
+
+def _req(seq: int, command: Command | int, body: c.Body | None = None) -> bytes:
+    fields = body.to_fields() if body else Fields()
+    return encode_message(Request(seq, command, fields))
+
+
+# name -> (clock spec, requests); the generator below turns these into the document's blocks.
+SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
+    "info-and-ping": (
+        "real:0",
+        [_req(0x0101, Command.GET_INFO), _req(0x0102, Command.PING, c.PingBody(b"hi"))],
+    ),
+    "set-time": (
+        "real:0",
+        [
+            _req(0x0201, Command.SET_TIME, c.SetTimeRequest(1700000000)),
+            _req(0x0202, Command.SET_TIME, c.SetTimeRequest(1699990000)),
+            _req(0x0203, Command.SET_TIME, c.SetTimeRequest(1699990000, force=True)),
+        ],
+    ),
+    "totp-put-calculate-list": (
+        "fixed:1111111109",
+        [
+            _req(
+                0x0301,
+                Command.OTP_PUT,
+                c.OtpPutRequest("HES.Web:admin@example.com", RFC_SHA1, digits=8),
+            ),
+            _req(0x0302, Command.OTP_CALCULATE, c.OtpNameRequest("HES.Web:admin@example.com")),
+            _req(0x0303, Command.OTP_LIST, c.OtpListRequest()),
+        ],
+    ),
+    "hotp": (
+        "fixed:1111111109",
+        [
+            _req(0x0401, Command.OTP_PUT, c.OtpPutRequest("ctr", RFC_SHA1, kind=OtpKind.HOTP)),
+            _req(0x0402, Command.OTP_CALCULATE, c.OtpNameRequest("ctr")),
+            _req(0x0403, Command.OTP_CALCULATE, c.OtpNameRequest("ctr")),
+            _req(0x0403, Command.OTP_CALCULATE, c.OtpNameRequest("ctr")),
+        ],
+    ),
+    "type-us-and-fr": (
+        "fixed:59",
+        [
+            _req(
+                0x0501,
+                Command.OTP_PUT,
+                c.OtpPutRequest(
+                    "sha256",
+                    b"12345678901234567890123456789012",
+                    digits=8,
+                    algorithm=HashAlgorithm.SHA256,
+                ),
+            ),
+            _req(0x0502, Command.OTP_TYPE, c.OtpTypeRequest("sha256", enter=True)),
+            _req(0x0503, Command.OTP_TYPE, c.OtpTypeRequest("sha256", layout="fr")),
+        ],
+    ),
+    "rename-delete-reset": (
+        "fixed:1111111109",
+        [
+            _req(0x0601, Command.OTP_PUT, c.OtpPutRequest("old", RFC_SHA1)),
+            _req(0x0602, Command.OTP_RENAME, c.OtpRenameRequest("old", "new")),
+            _req(0x0603, Command.OTP_DELETE, c.OtpNameRequest("new")),
+            _req(0x0604, Command.OTP_PUT, c.OtpPutRequest("x", RFC_SHA1)),
+            _req(0x0605, Command.RESET),
+            _req(0x0606, Command.OTP_LIST),
+        ],
+    ),
+    "errors": (
+        "real:0",
+        [
+            _req(0x0701, Command.OTP_PUT, c.OtpPutRequest("a", RFC_SHA1)),
+            _req(0x0702, Command.OTP_PUT, c.OtpPutRequest("a", RFC_SHA1)),
+            _req(0x0703, Command.OTP_CALCULATE, c.OtpNameRequest("a")),
+            _req(0x0704, Command.OTP_DELETE, c.OtpNameRequest("nope")),
+            _req(0x0705, Command.OTP_PUT, c.OtpPutRequest("b", b"short")),
+            _req(0x0706, Command.OTP_PUT, c.OtpPutRequest("x" * 65, RFC_SHA1)),
+            _req(0x0707, 0x7E),
+            bytes.fromhex("01 07 08 10 01 00 09 61"),
+            bytes.fromhex("42"),
+        ],
+    ),
+}
+
+
+def _hex_lines(prefix: str, data: bytes) -> list[str]:
+    chunks = [data[i : i + 24] for i in range(0, len(data), 24)] or [b""]
+    lines = [f"{prefix} {chunks[0].hex(' ')}".rstrip()]
+    lines += [f"  {chunk.hex(' ')}" for chunk in chunks[1:]]
+    return lines
+
+
+def _clock_kwargs(spec: str) -> dict[str, object]:
+    mode, value = spec.split(":")
+    return {"clock_mode": mode, "clock_value": float(value)}
+
+
+def render(name: str) -> str:
+    clock, requests = SCENARIOS[name]
+    lines = [f"```transcript {name} clock={clock} serial={SERIAL}"]
+    previous = b""
+    for request, out in run_transcript(requests, serial=SERIAL, **_clock_kwargs(clock)):  # type: ignore[arg-type]
+        retry = (
+            " (a retry: same seq and bytes, answered from the cache)" if request == previous else ""
+        )
+        previous = request
+        lines.append(f"# {_describe(request, out)}{retry}")
+        lines += _hex_lines(">", request)
+        for message in out:
+            lines += _hex_lines("<", message)
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def _describe(request: bytes, out: list[bytes]) -> str:
+    try:
+        sent = decode_message(request)
+    except MessageError:
+        what = "malformed message"
+    else:
+        assert isinstance(sent, Request)
+        what = getattr(sent.command, "name", f"unknown command 0x{int(sent.command):02x}")
+    answers = []
+    for raw in out:
+        reply = decode_message(raw)
+        if isinstance(reply, Response):
+            answers.append(getattr(reply.status, "name", hex(int(reply.status))))
+        else:
+            answers.append(type(reply).__name__.upper())
+    return f"{what} -> {', '.join(answers)}"
+
+
+_BLOCK = re.compile(r"^```transcript (\S+) clock=(\S+) serial=(\S+)\n(.*?)^```", re.M | re.S)
+
+
+def parse_blocks(text: str) -> list[Block]:
+    blocks = []
+    for m in _BLOCK.finditer(text):
+        messages: list[tuple[str, bytearray]] = []
+        for line in m.group(4).splitlines():
+            if line.startswith((">", "<")):
+                messages.append((line[0], bytearray.fromhex(line[1:])))
+            elif line.startswith("  ") and messages:
+                messages[-1][1].extend(bytes.fromhex(line))
+            elif line.strip() and not line.startswith("#"):
+                raise ValueError(f"transcript {m.group(1)}: cannot read line {line!r}")
+        requests: list[bytes] = []
+        responses: list[list[bytes]] = []
+        for direction, data in messages:
+            if direction == ">":
+                requests.append(bytes(data))
+                responses.append([])
+            else:
+                responses[-1].append(bytes(data))
+        assert m.group(3) == SERIAL
+        blocks.append(Block(m.group(1), m.group(2), requests, responses))
+    return blocks
+
+
+DOC_BLOCKS = parse_blocks(DOC.read_text(encoding="utf-8"))
+
+
+def test_every_scenario_is_in_the_document() -> None:
+    assert sorted(b.name for b in DOC_BLOCKS) == sorted(SCENARIOS)
+
+
+def test_every_command_appears_in_a_transcript() -> None:
+    seen = {req[3] for b in DOC_BLOCKS for req in b.requests if len(req) > 3 and req[0] == 1}
+    assert {int(cmd) for cmd in c.BODIES if cmd < 0x30} <= seen
+
+
+@pytest.mark.parametrize("block", DOC_BLOCKS, ids=lambda b: b.name)
+def test_transcript_replays_byte_for_byte(block: Block) -> None:
+    exchanges = run_transcript(block.requests, serial=SERIAL, **_clock_kwargs(block.clock))  # type: ignore[arg-type]
+    assert [out for _, out in exchanges] == block.responses
+
+
+def test_framed_example_in_the_document() -> None:
+    m = re.search(r"```frame\n> (.*?)\n```", DOC.read_text(encoding="utf-8"))
+    assert m, "docs/protocol.md lost its framed example"
+    frame = bytes.fromhex(m.group(1))
+    get_info = _req(0x0101, Command.GET_INFO)
+    assert frame == encode_frame(get_info)
+    assert FrameDecoder().feed(frame) == [get_info]
+
+
+if __name__ == "__main__":
+    print("```frame\n> " + encode_frame(_req(0x0101, Command.GET_INFO)).hex(" ") + "\n```\n")
+    for scenario in SCENARIOS if len(sys.argv) < 2 else sys.argv[1:]:
+        print(render(scenario) + "\n")
