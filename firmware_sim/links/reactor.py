@@ -50,6 +50,7 @@ class Reactor:
         self._order = itertools.count()
         self._soon: list[Callback] = []
         self._stopping = False
+        self._closed = False
         # A self-pipe wakes select() for signals and for calls from other threads.
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -164,7 +165,10 @@ class Reactor:
             callback()
 
     def close(self) -> None:
-        """Restore signal handlers and release the selector and the wake-up pipe."""
+        """Restore signal handlers and release the selector and the wake-up pipe (once)."""
+        if self._closed:
+            return
+        self._closed = True
         for signum, previous in self._previous_handlers.items():
             signal.signal(signum, previous)  # type: ignore[arg-type]
         self._signal_handlers.clear()
