@@ -69,7 +69,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def run(mtu: int, rounds: int) -> dict[str, float]:
     radio = VirtualRadio()
-    central = BumbleCentral.on_link(radio.link)
+    central = BumbleCentral(radio.attach_host("host"))
     try:
         firmware = Firmware(Flash.memory(), KeyClock(), Button("auto"))
         key = await radio.add_key(firmware, name="kb-bench", max_mtu=mtu)

@@ -324,9 +324,38 @@ class BleKeyPeripheral:
         self.stats.messages_out += 1
 
 
+class VirtualController(Controller):
+    """Bumble's virtual controller, with LE Create Connection Cancel doing what the spec says.
+
+    The stock one acknowledges the cancel but keeps the connection pending and never completes
+    it, so a central whose connect times out hangs, and later connects by surprise when the
+    peer advertises again (holding a key nobody uses).
+    """
+
+    def on_hci_le_create_connection_cancel_command(
+        self, command: hci.HCI_LE_Create_Connection_Cancel_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        pending, self.pending_le_connection = self.pending_le_connection, None
+        if pending is not None:
+            failed = hci.HCI_LE_Connection_Complete_Event(
+                status=hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+                connection_handle=0,
+                role=hci.Role.CENTRAL,
+                peer_address_type=pending.peer_address_type,
+                peer_address=pending.peer_address,
+                connection_interval=0,
+                peripheral_latency=0,
+                supervision_timeout=0,
+                central_clock_accuracy=0,
+            )
+            # Deferred so that it follows the command's own Command Complete event.
+            asyncio.get_running_loop().call_soon(self.send_hci_packet, failed)
+        return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
+
+
 def attach_virtual_controller(link: LocalLink, name: str) -> Host:
     """A Bumble host driving a new virtual controller on ``link``."""
-    controller = Controller(name, link=link)
+    controller = VirtualController(name, link=link)
     return Host(controller, AsyncPipeSink(controller))
 
 

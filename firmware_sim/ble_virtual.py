@@ -36,6 +36,7 @@ from firmware_sim.ble_link import (
     BleKeyPeripheral,
     MessageHandler,
     PollingDevice,
+    VirtualController,
     attach_virtual_controller,
     serve_ble,
 )
@@ -75,7 +76,7 @@ class _RelayClient(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        self.controller = Controller(
+        self.controller = VirtualController(
             f"relay-{next(_controller_ids)}",
             host_source=self.source,
             host_sink=_TcpSink(transport),

@@ -30,6 +30,7 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError
 from bleak.uuids import normalize_uuid_str
 from bumble import hci
 from bumble.core import UUID, AdvertisingData, BaseBumbleError
+from bumble.core import TimeoutError as BumbleTimeoutError
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration, Peer
 from bumble.gatt import Characteristic
 from bumble.gatt_client import CharacteristicProxy, DescriptorProxy, ServiceProxy
@@ -39,7 +40,6 @@ from bumble.transport.common import Transport
 
 if TYPE_CHECKING:
     from bleak.args import SizedBuffer
-    from bumble.link import LocalLink
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ AdvertisementListener = Callable[[Advertisement], None]
 class BumbleCentral:
     """A Bumble device used as BLE central by the bleak backend classes.
 
-    Create it with :meth:`open` (HCI transport spec) or :meth:`on_link` (virtual link), then
-    :meth:`start`; :meth:`close` when done.
+    Create it with :meth:`open` (HCI transport spec), or from a Bumble ``Host`` (e.g. on a
+    virtual controller: ``BumbleCentral(radio.attach_host())``); :meth:`close` when done.
     """
 
     def __init__(self, host: Host, transport: Transport | None = None) -> None:
@@ -113,15 +113,6 @@ class BumbleCentral:
         central = cls(Host(transport.source, transport.sink), transport)
         central.description = f"Bumble HCI transport {hci_spec}"
         return central
-
-    @classmethod
-    def on_link(cls, link: LocalLink) -> BumbleCentral:
-        """A central on a new virtual controller attached to ``link`` (not yet started)."""
-        from bumble.controller import Controller
-        from bumble.transport.common import AsyncPipeSink
-
-        controller = Controller("keybridge-host", link=link)
-        return cls(Host(controller, AsyncPipeSink(controller)))
 
     async def start(self) -> None:
         """Reset the controller and bring the device up (idempotent)."""
@@ -312,16 +303,21 @@ class BumbleBleakClient(BaseBleakClient):
         if pair:
             log.info("Bumble backend: pairing before connect is not supported; ignored")
         await self._central.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
         try:
-            async with asyncio.timeout(self._timeout):
-                target = self._target or await self._central.resolve(self.address, self._timeout)
-                connection = await self._central.device.connect(target)
-                self._connection = connection
-                connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
+            target = self._target or await self._central.resolve(self.address, self._timeout)
+            # Bumble's own timeout cancels the pending LE connection cleanly.
+            connection = await self._central.device.connect(
+                target, timeout=max(0.1, deadline - loop.time())
+            )
+            self._connection = connection
+            connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
+            async with asyncio.timeout(max(0.1, deadline - loop.time())):
                 self._peer = Peer(connection)
                 await self._peer.request_mtu(self._requested_mtu)
                 self.services = await self._discover(self._peer)
-        except TimeoutError:
+        except (TimeoutError, BumbleTimeoutError):
             await self._abort()
             raise BleakError(
                 f"connecting to {self.address} timed out after {self._timeout} s"

@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
 from bumble import data_types, gatt, hci
 from bumble.core import AdvertisingData
 from bumble.device import Device, DeviceConfiguration
@@ -39,7 +41,7 @@ async def radio() -> AsyncIterator[VirtualRadio]:
 
 @pytest.fixture
 async def backend(radio: VirtualRadio) -> AsyncIterator[BleBackend]:
-    central = BumbleCentral.on_link(radio.link)
+    central = BumbleCentral(radio.attach_host("host"))
     yield BleBackend.on_central(central)
     await central.close()
 
@@ -216,6 +218,28 @@ async def test_partial_message_never_reaches_the_key(
         assert await link.receive(3.0) == b"\x01whole"
     assert seen == [b"\x01whole"]
     assert key.stats.frame_errors == 0
+
+
+async def test_backend_connect_times_out_then_succeeds(
+    radio: VirtualRadio, backend: BleBackend
+) -> None:
+    key = await radio.add_key(echo, name="kb-gone")
+    [found] = await scan(0.2, backend=backend)
+    assert key.device is not None
+    await key.device.stop_advertising()  # the key vanishes between scan and connect
+    client = backend.client(_ble_device(found.address), timeout=0.3)
+    with pytest.raises(BleakError, match="timed out"):
+        await client.connect()
+    await key.advertise()
+    await client.connect()
+    assert client.is_connected and client.mtu_size == 247
+    assert client.services.get_service(SERVICE_UUID) is not None
+    await client.disconnect()
+    assert not client.is_connected
+
+
+def _ble_device(address: str) -> BLEDevice:
+    return BLEDevice(address, None, None)
 
 
 async def test_send_before_open_is_an_error(backend: BleBackend) -> None:

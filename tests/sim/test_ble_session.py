@@ -31,7 +31,7 @@ async def radio() -> AsyncIterator[VirtualRadio]:
 
 @pytest.fixture
 async def backend(radio: VirtualRadio) -> AsyncIterator[BleBackend]:
-    central = BumbleCentral.on_link(radio.link)
+    central = BumbleCentral(radio.attach_host("host"))
     yield BleBackend.on_central(central)
     await central.close()
 
