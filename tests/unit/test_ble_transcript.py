@@ -1,24 +1,34 @@
-"""The BLE transcript in docs/ble.md is what the codec and the firmware core produce."""
+"""The BLE transcript in docs/ble.md is what the codecs produce."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from firmware_sim.transcript import run_transcript
-from keybridge.protocol.commands import OtpNameRequest, OtpPutRequest
-from keybridge.protocol.constants import Command
+from keybridge.protocol.commands import OtpCalculateResponse, OtpNameRequest
+from keybridge.protocol.constants import Command, Status
 from keybridge.protocol.fragments import (
     LinkInfo,
     Reassembler,
     StateFlags,
     fragment,
+    fragment_count,
     fragment_payload_size,
 )
-from keybridge.protocol.messages import Request, encode_message
+from keybridge.protocol.messages import Request, Response, encode_message
+from keybridge.protocol.secure.channel import ENVELOPE_OVERHEAD
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ble.md"
 NAME = "HES.Web:qa-bench@corp.com"
+REQUEST = encode_message(Request(2, Command.OTP_CALCULATE, OtpNameRequest(NAME).to_fields()))
+RESPONSE = encode_message(
+    Response(
+        2,
+        Command.OTP_CALCULATE,
+        Status.OK,
+        OtpCalculateResponse(code="081804", valid_until=1111111110).to_fields(),
+    )
+)
 
 
 def documented_fragments() -> list[bytes]:
@@ -29,25 +39,22 @@ def documented_fragments() -> list[bytes]:
     return [bytes.fromhex(line) for line in lines]
 
 
-def test_doc_transcript_matches_the_code() -> None:
-    put = OtpPutRequest(NAME, b"12345678901234567890")
-    requests = [
-        encode_message(Request(1, Command.OTP_PUT, put.to_fields())),
-        encode_message(Request(2, Command.OTP_CALCULATE, OtpNameRequest(NAME).to_fields())),
-    ]
-    exchanges = run_transcript(requests, clock_value=1111111109, serial="KB0000000001")
+def test_doc_transcript_matches_the_codec() -> None:
     size = fragment_payload_size(23)
-    produced: list[bytes] = []
-    for request, replies in exchanges:
-        produced += fragment(request, size)
-        for reply in replies:
-            produced += fragment(reply, size)
     documented = documented_fragments()
-    assert documented == produced
+    assert documented == fragment(REQUEST, size) + fragment(RESPONSE, size)
     reassembler = Reassembler()
-    messages = [m for f in documented if (m := reassembler.feed(f)) is not None]
-    assert messages[0] == requests[0] and messages[2] == requests[1]
-    assert b"081804" in messages[3]
+    assert [m for f in documented if (m := reassembler.feed(f)) is not None] == [REQUEST, RESPONSE]
+
+
+def test_doc_sizes_in_a_session() -> None:
+    text = " ".join(DOC.read_text(encoding="utf-8").split())
+    sealed = (len(REQUEST) + ENVELOPE_OVERHEAD, len(RESPONSE) + ENVELOPE_OVERHEAD)
+    assert (
+        f"sealed envelope's {ENVELOPE_OVERHEAD} bytes ({sealed[0]} and {sealed[1]} bytes)" in text
+    )
+    counts = [fragment_count(n, fragment_payload_size(23)) for n in sealed]
+    assert f"{counts[0]} and {counts[1]} fragments at ATT_MTU 23" in text
 
 
 def test_doc_info_value() -> None:
