@@ -3,8 +3,8 @@
 Both run on the same connection in the same run: the key (firmware core behind the keybridge
 GATT service) also exposes a raw echo characteristic pair, so the ratio isolates what keybridge
 adds (fragmentation, reassembly, session, firmware) over the BLE stack's own round trip.
-Also counts ATT packets per calculate (25-byte credential name) each way at ATT_MTU 247 and 23,
-and checks what a CLI command that does not use BLE imports.
+Also counts ATT packets per calculate (25-byte credential name, in an encrypted session) each
+way at ATT_MTU 247 and 23, and checks what a CLI command that does not use BLE imports.
 
     python bench/ble_roundtrip.py [--rounds N]
 """
@@ -27,6 +27,7 @@ from firmware_sim.button import Button
 from firmware_sim.clock import KeyClock
 from firmware_sim.core import Firmware
 from firmware_sim.flash import Flash
+from keybridge.hostconfig import HostConfig
 from keybridge.session import KeySession
 from keybridge.transport.ble import BleBackend, BleTransport
 from keybridge.transport.bumble_backend import BumbleCentral
@@ -90,7 +91,8 @@ async def run(mtu: int, rounds: int) -> dict[str, float]:
 
             link.send = counting_send  # type: ignore[method-assign]
             link.receive = counting_receive  # type: ignore[method-assign]
-            session = await KeySession.attach(link)
+            session = await KeySession.attach(link, config=HostConfig(None))
+            await session.pair(lambda code: True)  # the key's button is on auto
             await session.otp_put(NAME, SECRET)
 
             before = (key.stats.att_in, key.stats.att_out)

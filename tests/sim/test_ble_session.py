@@ -1,5 +1,6 @@
 """The firmware core behind the BLE GATT service, driven by the host session over the virtual
-radio: store an HES secret, calculate, type; at the smallest and a common ATT_MTU."""
+radio: pair, store an HES secret, calculate, type, in an encrypted session; at the smallest and
+a common ATT_MTU; then a second connection reopens the session from the stored pairing."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from firmware_sim.clock import KeyClock
 from firmware_sim.core import Firmware
 from firmware_sim.flash import Flash
 from keybridge.hes.model import Hes
+from keybridge.hostconfig import HostConfig
 from keybridge.keyboard.reports import decode_reports
+from keybridge.protocol.fragments import fragment_count
 from keybridge.session import KeySession
 from keybridge.transport.ble import BleBackend, BleTransport
 from keybridge.transport.bumble_backend import BumbleCentral
@@ -36,30 +39,50 @@ async def backend(radio: VirtualRadio) -> AsyncIterator[BleBackend]:
     await central.close()
 
 
-@pytest.mark.parametrize(("mtu", "max_packets"), [(23, 3), (247, 1)])
+@pytest.mark.parametrize("mtu", [23, 247])
 async def test_hes_secret_calculate_and_type(
-    radio: VirtualRadio, backend: BleBackend, mtu: int, max_packets: int
+    radio: VirtualRadio, backend: BleBackend, mtu: int
 ) -> None:
     firmware = Firmware(Flash.memory(), KeyClock(), Button("auto"))
     key = await radio.add_key(firmware, name="kb-hes", max_mtu=mtu)
     hes = Hes(":memory:", password_cost=2)
     hes.create_user(EMAIL, "pw")
     setup = hes.begin_otp_setup(EMAIL)
+    config = HostConfig(None)
     link = BleTransport("ble:kb-hes", backend=backend, timeout=3, scan_timeout=2)
+    sizes: list[int] = []
     async with link:
-        session = await KeySession.attach(link)
+        session = await KeySession.attach(link, config=config)
+        await session.pair(lambda code: True)
+        assert session.encrypted
         await session.otp_put(NAME, setup.display_key)
-        assert [c.name for c in await session.otp_list()] == [NAME]
 
-        before = (key.stats.att_in, key.stats.att_out)
+        send = link.send
+
+        async def recording_send(message: bytes) -> None:
+            sizes.append(len(message))
+            await send(message)
+
+        link.send = recording_send  # type: ignore[method-assign]
+        before = (key.stats.att_in, key.stats.att_out, key.stats.messages_out)
         code = await session.otp_calculate(NAME)
         packets_in = key.stats.att_in - before[0]
         packets_out = key.stats.att_out - before[1]
-        assert 1 <= packets_in <= max_packets
-        assert 1 <= packets_out <= max_packets
+        # Each message takes exactly as many ATT packets as the fragment format says.
+        assert sizes and packets_in == sum(fragment_count(n, mtu - 3) for n in sizes)
+        assert key.stats.messages_out - before[2] == 1
+        if mtu == 247:
+            assert (packets_in, packets_out) == (1, 1)
 
         assert len(hes.confirm_otp_setup(EMAIL, code.code)) == 10
         typed = await session.otp_type(NAME, enter=True)
         assert decode_reports(typed.reports, typed.layout) == code.code + "\n"
     assert link.att_mtu == mtu
     assert key.stats.frame_errors == 0
+
+    # A new connection: the stored pairing opens a new encrypted session by itself.
+    async with BleTransport("ble:kb-hes", backend=backend, timeout=3, scan_timeout=2) as again:
+        session = await KeySession.attach(again, config=config)
+        assert session.encrypted
+        assert [c.name for c in await session.otp_list()] == [NAME]
+    assert key.stats.connections == 2
