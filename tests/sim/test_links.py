@@ -1,9 +1,8 @@
-"""The simulator's links in this process: pty and TCP served on a background thread, and the
-in-memory transport. Hosts use the real keybridge transports (pyserial) and sessions."""
+"""The simulator's links in this process: pty and TCP served on a background thread (the host
+is pyserial or a socket with raw frames), and the in-memory transport."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from firmware_sim.button import Button
+from firmware_sim.button import Button, Decision
 from firmware_sim.clock import KeyClock
 from firmware_sim.core import Firmware
 from firmware_sim.flash import Flash
@@ -20,8 +19,7 @@ from firmware_sim.links.memory import MemoryTransport
 from firmware_sim.links.serving import Device
 from firmware_sim.serve import KeyServer, ServeOptions
 from keybridge.errors import LinkTimeoutError, TransportError
-from keybridge.protocol.channel import Channel
-from keybridge.protocol.commands import PingBody
+from keybridge.protocol.commands import GetInfoResponse
 from keybridge.protocol.constants import Command, KeepaliveReason, Status
 from keybridge.protocol.framing import FrameDecoder, encode_frame
 from keybridge.protocol.messages import (
@@ -31,12 +29,11 @@ from keybridge.protocol.messages import (
     decode_message,
     encode_message,
 )
-from keybridge.protocol.status import ButtonError
-from keybridge.session import KeySession
 
 
-def ping(seq: int, payload: bytes = b"hi") -> bytes:
-    return encode_message(Request(seq, Command.PING, PingBody(payload).to_fields()))
+def get_info(seq: int) -> bytes:
+    """GET_INFO: answered outside an encrypted session, so raw frames can exercise the link."""
+    return encode_message(Request(seq, Command.GET_INFO))
 
 
 class Served:
@@ -54,9 +51,6 @@ class Served:
         self.urls = self.server.start()
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-
-    def call(self, fn: object) -> None:
-        self.server.reactor.call_soon_threadsafe(fn)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.server.stop()
@@ -87,29 +81,21 @@ def test_pty_answers_pyserial_and_survives_reopening(served_pty: Served) -> None
     assert url.startswith("/dev/")
     for seq in (1, 2, 3):  # the host closes and reopens: no EIO, no stale bytes
         with serial.serial_for_url(url, timeout=2) as port:
-            reply = decode_message(exchange(port, ping(seq, b"round %d" % seq)))
+            reply = decode_message(exchange(port, get_info(seq)))
         assert isinstance(reply, Response)
         assert (reply.seq, reply.status) == (seq, Status.OK)
-        assert PingBody.from_fields(reply.fields).payload == b"round %d" % seq
+        assert GetInfoResponse.from_fields(reply.fields).serial == served_pty.firmwares[0].serial
 
 
 def test_pty_drops_a_corrupt_frame_and_answers_the_next(served_pty: Served) -> None:
-    frame = bytearray(encode_frame(ping(7)))
+    frame = bytearray(encode_frame(get_info(7)))
     frame[3] ^= 0x40  # a flipped bit: the CRC no longer matches
     with serial.serial_for_url(served_pty.urls[0], timeout=0.3) as port:
         port.write(bytes(frame) + b"\x00garbage without a delimiter")
         assert port.read(64) == b""  # nothing answers a corrupt frame
-        reply = decode_message(exchange(port, ping(8)))
+        reply = decode_message(exchange(port, get_info(8)))
     assert isinstance(reply, Response) and reply.seq == 8
     assert served_pty.server.ports[0].dropped >= 1
-
-
-async def test_session_over_pty(served_pty: Served) -> None:
-    async with KeySession.connect(served_pty.urls[0]) as key:
-        info = await key.info()
-        await key.otp_put("pty", b"12345678901234567890")
-        assert [c.name for c in await key.otp_list()] == ["pty"]
-    assert info.serial == served_pty.firmwares[0].serial
 
 
 def test_tcp_serves_one_client_at_a_time(tmp_path: Path) -> None:
@@ -121,8 +107,8 @@ def test_tcp_serves_one_client_at_a_time(tmp_path: Path) -> None:
         first = socket.create_connection((host, int(port)), timeout=2)
         second = socket.create_connection((host, int(port)), timeout=2)
         with first, second:
-            second.sendall(encode_frame(ping(2)))
-            first.sendall(encode_frame(ping(1)))
+            second.sendall(encode_frame(get_info(2)))
+            first.sendall(encode_frame(get_info(1)))
             assert FrameDecoder().feed(first.recv(4096)) != []
             second.settimeout(0.3)
             with pytest.raises(TimeoutError):  # waits while the first client is connected
@@ -143,70 +129,109 @@ def test_ipv6_url_has_brackets() -> None:
     assert format_url("127.0.0.1", 7000) == "socket://127.0.0.1:7000"
 
 
-def test_manual_button_completes_through_the_serving_loop(tmp_path: Path) -> None:
-    served = Served(ServeOptions(state=tmp_path / "k", announce=False), button="manual")
+class GatedDevice:
+    """Answers every request after a button press: KEEPALIVE first, the RESPONSE from poll()."""
+
+    def __init__(self) -> None:
+        self.button = Button("manual")
+        self._seq: int | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self._seq is not None
+
+    def handle(self, message: bytes) -> list[bytes]:
+        request = decode_message(message)
+        assert isinstance(request, Request)
+        self._seq = request.seq
+        self.button.request(0.0)
+        return [encode_message(Keepalive(request.seq, KeepaliveReason.WAITING_FOR_BUTTON))]
+
+    def poll(self) -> list[bytes]:
+        if self._seq is None or self.button.check(0.0) is Decision.PENDING:
+            return []
+        seq, self._seq = self._seq, None
+        return [encode_message(Response(seq, Command.RESET, Status.OK))]
+
+
+def test_a_press_completes_a_waiting_request_through_the_serving_loop() -> None:
+    device = GatedDevice()
+    server = KeyServer(ServeOptions(announce=False), make_device=lambda o, p: device)
+    server.start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     try:
-        with serial.serial_for_url(served.urls[0], timeout=2) as port:
+        with serial.serial_for_url(server.urls[0], timeout=2) as port:
             decoder = FrameDecoder()
-            reset = encode_message(Request(1, Command.RESET))
-            first = decode_message(exchange(port, reset, decoder))
-            assert isinstance(first, Keepalive)
-            assert first.reason == KeepaliveReason.WAITING_FOR_BUTTON
-            served.call(served.server.press)
-            while True:  # keepalives may come first; the response follows the press
+            first = decode_message(
+                exchange(port, encode_message(Request(1, Command.RESET)), decoder)
+            )
+            assert isinstance(first, Keepalive) and device.waiting
+            server.reactor.call_soon_threadsafe(server.press)
+            done: list[Response] = []
+            while not done:  # the answer follows the press (polled at once)
                 chunk = port.read(1)
-                assert chunk
-                messages = [decode_message(m) for m in decoder.feed(chunk)]
-                done = [m for m in messages if isinstance(m, Response)]
-                if done:
-                    break
-        assert done[0].status == Status.OK and done[0].seq == 1
+                assert chunk, "no answer after the press"
+                done = [
+                    m for m in map(decode_message, decoder.feed(chunk)) if isinstance(m, Response)
+                ]
+        assert (done[0].seq, done[0].status) == (1, Status.OK)
     finally:
-        served.close()
+        server.stop()
+        thread.join(5)
+        server.close()
 
 
 # -- in-memory transport ---------------------------------------------------------------------
 
 
-def memory_firmware(button: str = "auto") -> Firmware:
-    return Firmware(Flash.memory(), KeyClock(), Button.parse(button))
+class EchoDevice:
+    """Echoes every message; poll() hands out what a test queued."""
+
+    def __init__(self) -> None:
+        self.handled: list[bytes] = []
+        self.later: list[bytes] = []
+
+    def handle(self, message: bytes) -> list[bytes]:
+        self.handled.append(message)
+        return [message]
+
+    def poll(self) -> list[bytes]:
+        out, self.later = self.later, []
+        return out
 
 
 async def test_memory_transport_round_trip_and_timeout() -> None:
-    transport = MemoryTransport(memory_firmware())
+    transport = MemoryTransport(EchoDevice())
     with pytest.raises(TransportError, match="closed"):
-        await transport.send(ping(1))
+        await transport.send(b"early")
     async with transport:
-        await transport.send(ping(1))
-        reply = decode_message(await transport.receive(1.0))
-        assert isinstance(reply, Response) and reply.status == Status.OK
+        await transport.send(b"hello")
+        assert await transport.receive(1.0) == b"hello"
         with pytest.raises(LinkTimeoutError):
             await transport.receive(0.05)
     with pytest.raises(TransportError):
         await transport.receive(0.05)
 
 
-async def test_memory_transport_lost_messages_are_retried_once() -> None:
-    firmware = memory_firmware()
-    async with MemoryTransport(firmware) as transport:
-        channel = Channel(transport, timeout=0.2, retries=3)
-        session = KeySession(channel)
-        await session.set_time()
-        await session.otp_put("h", b"12345678901234567890", kind="hotp")
-        transport.drop_replies = 1  # the key computes, the answer is lost, the host retries
-        code = await session.otp_calculate("h")
-        transport.drop_requests = 1  # the request is lost before the key sees it
-        again = await session.otp_calculate("h")
-    assert (code.counter, again.counter) == (0, 1)  # the retried request ran only once
+async def test_memory_transport_faults_drop_requests_and_replies() -> None:
+    device = EchoDevice()
+    async with MemoryTransport(device) as transport:
+        transport.drop_requests = 1
+        await transport.send(b"lost before the key")
+        transport.drop_replies = 1
+        await transport.send(b"answer lost")
+        await transport.send(b"through")
+        assert await transport.receive(1.0) == b"through"
+    assert device.handled == [b"answer lost", b"through"]
+    assert (transport.drop_requests, transport.drop_replies) == (0, 0)
 
 
-async def test_memory_transport_polls_for_the_button() -> None:
-    firmware = memory_firmware("manual")
-    async with MemoryTransport(firmware, poll_interval=0.01) as transport:
-        session = KeySession(Channel(transport, timeout=1.0))
-        task = asyncio.create_task(session.reset())
-        while not firmware.waiting:
-            await asyncio.sleep(0.01)
-        firmware.button.decline()
-        with pytest.raises(ButtonError):
-            await task
+async def test_memory_transport_delivers_what_polling_produces() -> None:
+    device = EchoDevice()
+    async with MemoryTransport(device, poll_interval=0.01) as transport:
+        device.later.append(b"from the timer")
+        assert await transport.receive(1.0) == b"from the timer"
+        device.later.append(b"poked")
+        transport.poke()
+        assert await transport.receive(0.001) == b"poked"

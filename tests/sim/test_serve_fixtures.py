@@ -72,8 +72,12 @@ async def test_sim_key_press_while_waiting(sim_key: SimKey) -> None:
     sim_key.button.mode = "manual"
     assert not sim_key.press()  # nothing waits yet
     task = asyncio.create_task(sim_key.session.otp_calculate("gated"))
-    while not sim_key.firmware.waiting:
-        await asyncio.sleep(0.005)
+
+    async def until_waiting() -> None:
+        while not sim_key.firmware.waiting:
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(until_waiting(), 5)
     assert sim_key.press()
     assert (await task).code.isdigit()
 
