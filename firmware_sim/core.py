@@ -8,10 +8,16 @@ host sends can make it raise.
 
 Every change is saved to flash before the key answers OK, and the in-memory state is replaced
 only after the save succeeded, so a refused or failed request changes nothing.
+
+Security (:mod:`firmware_sim.security`): outside an encrypted session the key answers only
+GET_INFO, the pairing commands and SESSION_OPEN; in a session every request arrives SEALED and
+every answer (keep-alives included) leaves sealed. A sealed frame that fails to open closes the
+session and is answered with a plaintext ACCESS_DENIED (seq 0): nothing in it is executed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -22,6 +28,7 @@ from firmware_sim.button import Button, Decision
 from firmware_sim.clock import ClockBackwardsError, KeyClock
 from firmware_sim.flash import Flash, FlashError
 from firmware_sim.otp_store import U64_MAX, Refused
+from firmware_sim.security import KeySecurity
 from firmware_sim.state import KeyState, new_serial
 from keybridge.errors import MessageError
 from keybridge.keyboard import LAYOUT_IDS
@@ -44,6 +51,7 @@ from keybridge.protocol.commands import (
 from keybridge.protocol.constants import (
     CAPACITY,
     PROTOCOL_VERSION,
+    UNAUTHENTICATED_COMMANDS,
     Command,
     KeepaliveReason,
     MessageType,
@@ -59,6 +67,12 @@ from keybridge.protocol.messages import (
     decode_message,
     encode_message,
 )
+from keybridge.protocol.secure import (
+    DEFAULT_PIN_ITERATIONS,
+    ENVELOPE_OVERHEAD,
+    SecureChannel,
+    SecureChannelError,
+)
 
 __all__ = ["FIRMWARE_VERSION", "KEEPALIVE_INTERVAL_S", "Firmware"]
 
@@ -72,9 +86,11 @@ _Action = Callable[[], Body]
 
 @dataclass
 class _Wait:
-    """A handler's answer "ask the button, then run ``action``"."""
+    """A handler's answer "ask the button, then run ``action``" (``refuse`` if it is not
+    pressed)."""
 
     action: _Action
+    refuse: Callable[[], None] | None = None
 
 
 @dataclass
@@ -82,8 +98,9 @@ class _Pending:
     raw: bytes
     seq: int
     command: int
-    action: _Action
+    wait: _Wait
     last_keepalive: float
+    channel: SecureChannel | None
 
 
 class Firmware:
@@ -96,17 +113,27 @@ class Firmware:
         button: Button,
         *,
         random: Callable[[int], bytes] = os.urandom,
+        pin_iterations: int = DEFAULT_PIN_ITERATIONS,
+        on_display: Callable[[str | None], None] | None = None,
     ) -> None:
         self.flash = flash
         self.clock = clock
         self.button = button
+        self.security = KeySecurity(
+            self, random, pin_iterations=pin_iterations, on_display=on_display
+        )
         state = flash.load()
         if state is None:
-            state = KeyState(serial=new_serial(random))
+            state = KeyState(serial=new_serial(random), key_id=random(16))
+            flash.save(state)
+        elif not state.key_id:  # a state from before pairing existed
+            state = dataclasses.replace(state, key_id=random(16))
             flash.save(state)
         self._state = state
         self._pending: _Pending | None = None
-        self._last: tuple[bytes, list[bytes]] | None = None
+        self._last: tuple[SecureChannel | None, bytes, list[bytes]] | None = None
+        self.handling_sealed = False
+        self._limit = MAX_MESSAGE
         self._handlers: dict[Command, Callable[[Body], Body | _Wait]] = {
             Command.GET_INFO: self._get_info,
             Command.PING: self._ping,
@@ -118,6 +145,7 @@ class Firmware:
             Command.OTP_CALCULATE: self._otp_calculate,
             Command.OTP_TYPE: self._otp_type,
             Command.RESET: self._reset,
+            **self.security.handlers(),
         }
 
     @property
@@ -133,6 +161,16 @@ class Firmware:
     def waiting(self) -> bool:
         """A request is waiting for the button."""
         return self._pending is not None
+
+    @property
+    def display(self) -> str | None:
+        """What the key's display shows: the pairing code while pairing waits, else None."""
+        return self.security.display
+
+    @property
+    def in_session(self) -> bool:
+        """An encrypted session is open."""
+        return self.security.channel is not None
 
     # -- entry points --------------------------------------------------------------------
 
@@ -159,18 +197,65 @@ class Firmware:
                 pending.last_keepalive = now
                 return [self._keepalive(pending, now)]
             self._pending = None
-            out = self._settle(pending.seq, pending.command, decision, pending.action)
+            self._limit = _limit(pending.channel)
+            out = self._settle(pending.seq, pending.command, decision, pending.wait)
         except Exception:
             log.exception("internal error completing a button-gated request")
             self._pending = None
             self.button.cancel()
             out = [_response(pending.seq, pending.command, Status.INTERNAL_ERROR, "internal error")]
-        self._last = (pending.raw, out)
-        return out
+        self._last = (pending.channel, pending.raw, out)
+        return self._seal_out(pending.channel, out)
+
+    def _seal_out(self, channel: SecureChannel | None, out: list[bytes]) -> list[bytes]:
+        """Seal answers to a sealed request; an answer for a session now gone is dropped."""
+        if channel is None:
+            return out
+        if channel.closed:
+            return []
+        sealed = [channel.seal(message) for message in out]
+        if self.security.drop_after_reply and channel is self.security.channel:
+            self.security.close_session("its host is no longer paired")
+        return sealed
+
+    def commit(self, state: KeyState) -> None:
+        """Save ``state`` to flash, then adopt it; a failed save changes nothing."""
+        self._commit(state)
+
+    def forget_last(self) -> None:
+        """Drop the idempotent-retry cache (a new session must not see the old answers)."""
+        self._last = None
 
     # -- dispatch ------------------------------------------------------------------------
 
     def _handle(self, raw: bytes) -> list[bytes]:
+        if raw[:1] != bytes([MessageType.SEALED]):
+            self.handling_sealed = False
+            self._limit = MAX_MESSAGE
+            return self._dispatch(raw, None)
+        channel = self.security.channel
+        if channel is None:
+            detail = "no encrypted session: open one with SESSION_OPEN (pair this host first)"
+            return [_response(0, 0, Status.ACCESS_DENIED, detail)]
+        try:
+            plain = channel.open(raw)
+        except SecureChannelError as exc:
+            # Nothing of a frame that does not open is executed, and the session ends.
+            self.security.close_session(str(exc))
+            return [_response(0, 0, Status.ACCESS_DENIED, f"sealed frame rejected: {exc}")]
+        self.handling_sealed = True
+        self._limit = _limit(channel)
+        try:
+            out = self._dispatch(plain, channel)
+        except Exception:  # as in handle(), but the answer goes back sealed
+            log.exception("internal error handling a sealed %s", plain[:64].hex())
+            seq, command = _guess_header(plain)
+            out = [_response(seq, command, Status.INTERNAL_ERROR, "internal error")]
+        finally:
+            self.handling_sealed = False
+        return self._seal_out(channel, out)
+
+    def _dispatch(self, raw: bytes, channel: SecureChannel | None) -> list[bytes]:
         seq, command = _guess_header(raw)
         if len(raw) > MAX_MESSAGE:
             detail = f"message of {len(raw)} bytes exceeds the {MAX_MESSAGE}-byte limit"
@@ -181,14 +266,14 @@ class Firmware:
             return [_response(seq, command, Status.BAD_MESSAGE, str(exc))]
         if not isinstance(message, Request):
             detail = (
-                "encrypted sessions are not supported by this key"
+                "a sealed frame cannot be nested in another"
                 if raw[0] == MessageType.SEALED
                 else "the key accepts only REQUEST messages"
             )
             return [_response(0, 0, Status.BAD_MESSAGE, detail)]
 
         if self._pending is not None:
-            if raw == self._pending.raw:
+            if raw == self._pending.raw and channel is self._pending.channel:
                 return [self._keepalive(self._pending, self.clock.monotonic())]
             return [
                 _response(
@@ -198,47 +283,66 @@ class Firmware:
                     "another request is waiting for the button",
                 )
             ]
-        if self._last is not None and self._last[0] == raw:
-            return list(self._last[1])  # an idempotent retry: answer again, do not execute
+        last = self._last
+        if last is not None and last[0] is channel and last[1] == raw:
+            # An idempotent retry (re-sealed under a new counter when in a session): answer
+            # again, do not execute.
+            return list(last[2])
 
-        out = self._execute(message, raw)
+        out = self._execute(message, raw, channel)
         if self._pending is None:
-            self._last = (raw, out)
+            self._last = (channel, raw, out)
         return out
 
-    def _execute(self, request: Request, raw: bytes) -> list[bytes]:
+    def _execute(self, request: Request, raw: bytes, channel: SecureChannel | None) -> list[bytes]:
         seq, command = request.seq, request.command
         if not isinstance(command, Command) or command not in self._handlers:
             detail = f"command 0x{int(command):02x} is not supported by this key"
             return [_response(seq, command, Status.UNKNOWN_COMMAND, detail)]
+        if channel is None and command not in UNAUTHENTICATED_COMMANDS:
+            detail = (
+                f"{command.name} needs an encrypted session: pair this host, then open a "
+                "session (SESSION_OPEN) and send it sealed"
+            )
+            return [_response(seq, command, Status.ACCESS_DENIED, detail)]
         request_type = BODIES[command][0]
         try:
             body = request_type.from_fields(request.fields)
         except MessageError as exc:
             return [_response(seq, command, Status.BAD_PARAMETER, str(exc))]
         try:
+            self.security.check_access(command, channel is not None)
             result = self._handlers[command](body)
         except Refused as refused:
-            return [_response(seq, command, refused.status, refused.detail)]
+            return [_refused(seq, command, refused)]
         if not isinstance(result, _Wait):
-            return [_ok(seq, command, result)]
+            return [self._ok(seq, command, result)]
 
         now = self.clock.monotonic()
         decision = self.button.request(now)
         if decision is not Decision.PENDING:
-            return self._settle(seq, command, decision, result.action)
-        self._pending = _Pending(raw, seq, command, result.action, last_keepalive=now)
+            return self._settle(seq, command, decision, result)
+        self._pending = _Pending(raw, seq, command, result, last_keepalive=now, channel=channel)
         return [self._keepalive(self._pending, now)]
 
-    def _settle(self, seq: int, command: int, decision: Decision, action: _Action) -> list[bytes]:
+    def _settle(self, seq: int, command: int, decision: Decision, wait: _Wait) -> list[bytes]:
+        if decision is not Decision.APPROVED and wait.refuse is not None:
+            wait.refuse()
         if decision is Decision.DENIED:
             return [_response(seq, command, Status.BUTTON_DENIED, "declined on the key")]
         if decision is not Decision.APPROVED:
             return [_response(seq, command, Status.BUTTON_TIMEOUT, "the button was not pressed")]
         try:
-            return [_ok(seq, command, action())]
+            return [self._ok(seq, command, wait.action())]
         except Refused as refused:
-            return [_response(seq, command, refused.status, refused.detail)]
+            return [_refused(seq, command, refused)]
+
+    def _ok(self, seq: int, command: int, body: Body) -> bytes:
+        out = encode_message(Response(seq, command, Status.OK, body.to_fields()))
+        if len(out) > self._limit:
+            detail = f"the answer would exceed the {MAX_MESSAGE}-byte message limit"
+            return _response(seq, command, Status.BAD_PARAMETER, detail)
+        return out
 
     def _keepalive(self, pending: _Pending, now: float) -> bytes:
         deadline = self.button.deadline
@@ -258,6 +362,7 @@ class Firmware:
 
     def _get_info(self, body: Body) -> Body:
         now = self.clock.now()
+        pin = self._state.pin
         return GetInfoResponse(
             serial=self._state.serial,
             firmware_version=FIRMWARE_VERSION,
@@ -268,6 +373,9 @@ class Firmware:
             max_message=MAX_MESSAGE,
             layouts=",".join(LAYOUT_IDS),
             time=None if now is None else _u64(now),
+            paired_hosts=len(self._state.hosts),
+            pin_set=pin is not None,
+            pin_retries=None if pin is None else pin.retries_left,
         )
 
     def _ping(self, body: Body) -> Body:
@@ -339,8 +447,11 @@ class Firmware:
 
     def _reset(self, body: Body) -> _Wait:
         def reset() -> Body:
-            self._commit(KeyState(serial=self._state.serial))
+            # A factory reset forgets the credentials, the PIN and every paired host, and
+            # takes a new key id: hosts must pair again.
+            self._commit(self.security.wiped())
             self.clock.clear()
+            self.security.drop_after_reply = True
             return Empty()
 
         return _Wait(reset)
@@ -362,12 +473,14 @@ def _response(seq: int, command: int, status: Status, detail: str | None = None)
     return encode_message(Response(seq, command, status, fields))
 
 
-def _ok(seq: int, command: int, body: Body) -> bytes:
-    out = encode_message(Response(seq, command, Status.OK, body.to_fields()))
-    if len(out) > MAX_MESSAGE:
-        detail = f"the answer would exceed the {MAX_MESSAGE}-byte message limit"
-        return _response(seq, command, Status.BAD_PARAMETER, detail)
-    return out
+def _refused(seq: int, command: int, refused: Refused) -> bytes:
+    fields = Fields.of([(Tag.DETAIL, _clip(refused.detail)), *refused.fields])
+    return encode_message(Response(seq, command, refused.status, fields))
+
+
+def _limit(channel: SecureChannel | None) -> int:
+    """Largest plaintext answer: the envelope must fit the message limit too."""
+    return MAX_MESSAGE if channel is None else MAX_MESSAGE - ENVELOPE_OVERHEAD
 
 
 def _clip(detail: str, limit: int = 512) -> bytes:

@@ -23,7 +23,7 @@ import struct
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from firmware_sim.state import Credential, KeyState
+from firmware_sim.state import Credential, KeyState, PairedHost, PinRecord
 from keybridge.errors import KeybridgeError
 from keybridge.protocol.constants import HashAlgorithm, OtpKind
 
@@ -41,20 +41,24 @@ class FlashError(KeybridgeError):
 
 
 class SecretCodec(Protocol):
-    """How a secret is written into the state file (and read back)."""
+    """How a secret is written into the state file (and read back).
 
-    def seal(self, secret: bytes) -> str: ...
+    ``slot`` names where the secret lives (``otp:NAME``, ``host:ID``, ``pin``), so an
+    encrypting codec can bind each blob to its place.
+    """
 
-    def open(self, sealed: str) -> bytes: ...
+    def seal(self, secret: bytes, slot: str = "") -> str: ...
+
+    def open(self, sealed: str, slot: str = "") -> bytes: ...
 
 
 class Base64Secrets:
-    """Secrets stored as plain base64 (no encryption at rest yet)."""
+    """Secrets stored as plain base64 (in-memory keys and tests; the simulator encrypts)."""
 
-    def seal(self, secret: bytes) -> str:
+    def seal(self, secret: bytes, slot: str = "") -> str:
         return base64.b64encode(secret).decode("ascii")
 
-    def open(self, sealed: str) -> bytes:
+    def open(self, sealed: str, slot: str = "") -> bytes:
         return base64.b64decode(sealed.encode("ascii"), validate=True)
 
 
@@ -144,12 +148,18 @@ class Flash:
             raise FlashError(f"{where} holds an invalid state ({exc}); {_ADVICE}") from None
 
     def _to_json(self, state: KeyState) -> dict[str, Any]:
-        return {
+        seal = self._secrets.seal
+        doc: dict[str, Any] = {
             "serial": state.serial,
+            "key_id": state.key_id.hex(),
+            "hosts": [
+                {"id": h.host_id.hex(), "key": seal(h.pairing_key, f"host:{h.host_id.hex()}")}
+                for h in state.hosts
+            ],
             "credentials": [
                 {
                     "name": c.name,
-                    "secret": self._secrets.seal(c.secret),
+                    "secret": seal(c.secret, f"otp:{c.name}"),
                     "kind": c.kind.name,
                     "algorithm": c.algorithm.name,
                     "digits": c.digits,
@@ -161,6 +171,16 @@ class Flash:
                 for c in state.credentials
             ],
         }
+        if state.pin is not None:
+            p = state.pin
+            doc["pin"] = {
+                "salt": p.salt.hex(),
+                "hash": seal(p.digest, "pin"),
+                "iterations": p.iterations,
+                "max_retries": p.max_retries,
+                "retries_left": p.retries_left,
+            }
+        return doc
 
     def _from_json(self, doc: Any) -> KeyState:
         if not isinstance(doc, dict) or not isinstance(doc["serial"], str):
@@ -170,7 +190,7 @@ class Flash:
             layout = item["layout"]
             credential = Credential(
                 name=_typed(item["name"], str),
-                secret=self._secrets.open(_typed(item["secret"], str)),
+                secret=self._secrets.open(_typed(item["secret"], str), f"otp:{item['name']}"),
                 kind=OtpKind[_typed(item["kind"], str)],
                 algorithm=HashAlgorithm[_typed(item["algorithm"], str)],
                 digits=_typed(item["digits"], int),
@@ -180,7 +200,30 @@ class Flash:
                 layout=None if layout is None else _typed(layout, str),
             )
             credentials.append(credential)
-        return KeyState(serial=doc["serial"], credentials=tuple(credentials))
+        hosts = tuple(
+            PairedHost(
+                bytes.fromhex(_typed(h["id"], str)),
+                self._secrets.open(_typed(h["key"], str), f"host:{h['id']}"),
+            )
+            for h in doc.get("hosts", [])
+        )
+        pin = None
+        if doc.get("pin") is not None:
+            p = doc["pin"]
+            pin = PinRecord(
+                salt=bytes.fromhex(_typed(p["salt"], str)),
+                digest=self._secrets.open(_typed(p["hash"], str), "pin"),
+                iterations=_typed(p["iterations"], int),
+                max_retries=_typed(p["max_retries"], int),
+                retries_left=_typed(p["retries_left"], int),
+            )
+        return KeyState(
+            serial=doc["serial"],
+            credentials=tuple(credentials),
+            key_id=bytes.fromhex(_typed(doc.get("key_id", ""), str)),
+            hosts=hosts,
+            pin=pin,
+        )
 
 
 def _typed(value: Any, kind: type[_T]) -> _T:

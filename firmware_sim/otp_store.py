@@ -27,7 +27,7 @@ from keybridge.protocol.constants import (
     OtpKind,
     Status,
 )
-from keybridge.protocol.messages import encode_fields
+from keybridge.protocol.messages import Fields, encode_fields
 
 __all__ = [
     "MAX_COUNTER",
@@ -55,12 +55,13 @@ _FIELD_HEADER_BYTES = 3
 
 
 class Refused(Exception):
-    """A request the key answers with a non-OK ``status`` and a DETAIL text."""
+    """A request the key answers with a non-OK ``status``, a DETAIL text and any ``fields``."""
 
-    def __init__(self, status: Status, detail: str) -> None:
+    def __init__(self, status: Status, detail: str, fields: Fields | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.fields = fields or Fields()
 
 
 def validate_name(name: str, field: str = "NAME") -> None:

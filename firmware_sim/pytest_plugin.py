@@ -7,9 +7,16 @@
 - ``make_simulator``: a factory for subprocess simulators with other options (clock, button,
   TCP, many keys); every one is stopped after the test.
 
+Keys only talk to paired hosts: every fixture points ``KEYBRIDGE_CONFIG_DIR`` at a directory in
+the test's ``tmp_path`` (the host's pairings live there, never in the user's config) and pairs
+that host with each key it makes, so ``KeySession.connect(url)`` opens an encrypted session at
+once. ``sim_key`` pairs over the protocol; ``make_simulator`` pairs each state file before the
+process starts (whatever its button mode).
+
 Set ``KEYBRIDGE_TEST_DEVICE`` to a device URL (a running simulator, a real key) to point the
-fixtures at it instead: sessions connect there, and tests that need the clock, the button or
-the firmware are skipped. See ``docs/qa.md``.
+fixtures at it instead: sessions connect there (pairing first if needed: press the key's
+button), and tests that need the clock, the button or the firmware are skipped. See
+``docs/qa.md``.
 
 pytest loads this module in every run, also in other projects, so it imports nothing heavy at
 module level.
@@ -38,9 +45,25 @@ try:
 except ImportError:  # pragma: no cover - without pytest-asyncio the async fixture cannot run
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
-__all__ = ["DEVICE_ENV", "ClockControl", "SimKey", "external_device"]
+__all__ = ["DEVICE_ENV", "ClockControl", "SimKey", "external_device", "host_config_dir"]
 
 DEVICE_ENV = "KEYBRIDGE_TEST_DEVICE"
+CONFIG_ENV = "KEYBRIDGE_CONFIG_DIR"
+
+
+def host_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point this test's host config (pairings) at ``tmp_path``; returns the directory."""
+    directory = tmp_path / "host-config"
+    monkeypatch.setenv(CONFIG_ENV, str(directory))
+    return directory
+
+
+async def _paired_session(session: KeySession) -> KeySession:
+    """Pair the session's host with its key unless it is paired (the button is approved by
+    the simulated key; a real key needs a press)."""
+    if not session.encrypted:
+        await session.pair(lambda code: True)
+    return session
 
 
 def external_device() -> str | None:
@@ -150,14 +173,16 @@ class SimKey:
 
 
 @_async_fixture
-async def sim_key() -> AsyncIterator[SimKey]:
-    """A connected key: in-process simulated, or the ``KEYBRIDGE_TEST_DEVICE`` key."""
+async def sim_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SimKey]:
+    """A connected key, paired, in an encrypted session: in-process simulated, or the
+    ``KEYBRIDGE_TEST_DEVICE`` key."""
     from keybridge.session import KeySession
 
+    host_config_dir(tmp_path, monkeypatch)
     url = external_device()
     if url is not None:
         async with KeySession.connect(url) as session:
-            yield SimKey(session, url=url)
+            yield SimKey(await _paired_session(session), url=url)
         return
 
     from firmware_sim.button import Button
@@ -170,7 +195,7 @@ async def sim_key() -> AsyncIterator[SimKey]:
     transport = MemoryTransport(firmware)
     await transport.open()
     try:
-        session = await KeySession.attach(transport)
+        session = await _paired_session(await KeySession.attach(transport))
         yield SimKey(
             session, url=transport.description, firmware=firmware, clock=clock, transport=transport
         )
@@ -192,18 +217,30 @@ class _ExternalSimulator:
 
 
 @pytest.fixture
-def make_simulator(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
+def make_simulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Simulator]]:
     """``make_simulator(clock="fixed:59", button="manual", keys=2, link="tcp:127.0.0.1:0")``
-    starts a subprocess simulator (state in the test's tmp_path) and returns it, ready."""
+    starts a subprocess simulator (state in the test's tmp_path) and returns it, ready, its
+    keys paired with this test's host config (``pair=False``: unpaired keys)."""
     from firmware_sim.simulator import Simulator
 
+    host_config_dir(tmp_path, monkeypatch)
     started: list[Simulator] = []
 
-    def make(**options: Any) -> Simulator:
+    def make(*, pair: bool = True, **options: Any) -> Simulator:
         url = external_device()
         if url is not None:
             return _ExternalSimulator(url)  # type: ignore[return-value]
         options.setdefault("state", tmp_path / f"key{len(started) + 1}.state")
+        if pair:
+            from firmware_sim.paired import pair_state_file
+            from firmware_sim.serve import state_paths
+            from keybridge.hostconfig import HostConfig
+
+            config = HostConfig.load()
+            for path in state_paths(Path(options["state"]), int(options.get("keys", 1))):
+                pair_state_file(path, config)
         simulator = Simulator(**options)
         started.append(simulator)
         simulator.start()

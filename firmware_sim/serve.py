@@ -186,9 +186,12 @@ def make_firmware(options: ServeOptions, state: Path) -> Device:
     from firmware_sim.button import Button
     from firmware_sim.clock import KeyClock
     from firmware_sim.core import Firmware
-    from firmware_sim.flash import Flash
+    from firmware_sim.device_key import encrypted_flash
 
-    return Firmware(Flash(state), KeyClock.parse(options.clock), Button.parse(options.button))
+    # Secrets are sealed under a device key in STATE.devkey, kept apart from the state file.
+    return Firmware(
+        encrypted_flash(state), KeyClock.parse(options.clock), Button.parse(options.button)
+    )
 
 
 def _make_private_dir() -> Path:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from keybridge.otp.codes import Algorithm
 from keybridge.protocol.constants import HashAlgorithm, OtpKind
 
-__all__ = ["ALGORITHMS", "Credential", "KeyState", "new_serial"]
+__all__ = ["ALGORITHMS", "Credential", "KeyState", "PairedHost", "PinRecord", "new_serial"]
 
 ALGORITHMS: dict[HashAlgorithm, Algorithm] = {
     HashAlgorithm.SHA1: Algorithm.SHA1,
@@ -43,11 +43,40 @@ class Credential:
 
 
 @dataclass(frozen=True)
+class PairedHost:
+    """A host paired with the key; ``pairing_key`` opens its sessions (sealed at rest)."""
+
+    host_id: bytes
+    pairing_key: bytes = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True)
+class PinRecord:
+    """The PIN: its salted hash (sealed at rest) and the retry counter."""
+
+    salt: bytes
+    digest: bytes = dataclasses.field(repr=False)
+    iterations: int
+    max_retries: int
+    retries_left: int
+
+
+@dataclass(frozen=True)
 class KeyState:
     """Everything the key persists. Credentials keep the order they were added in."""
 
     serial: str
     credentials: tuple[Credential, ...] = ()
+    key_id: bytes = b""
+    """16 bytes naming the key in pairings (made at first start; new after a reset)."""
+    hosts: tuple[PairedHost, ...] = ()
+    pin: PinRecord | None = None
+
+    def host(self, host_id: bytes) -> PairedHost | None:
+        for host in self.hosts:
+            if host.host_id == host_id:
+                return host
+        return None
 
     def find(self, name: str) -> int | None:
         """Index of the credential called ``name``, or None."""

@@ -2,16 +2,23 @@
 
 The same requests always give the same bytes: the key's flash is in memory, its serial number
 is given, its clock is frozen and its button approves at once (unless another is passed).
+
+By default a host is paired with the key and an encrypted session is open before the first
+request (as every real host works); each request travels sealed and the transcript shows the
+plaintext of both directions, which is what the protocol's commands are made of. Answers the
+key sends outside the session (its ACCESS_DENIED after a reset, say) appear as they are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from firmware_sim.button import Button
 from firmware_sim.clock import KeyClock
 from firmware_sim.core import Firmware
 from firmware_sim.flash import Flash
+from firmware_sim.paired import SecureLink, pair_firmware
 from firmware_sim.state import KeyState
 
 __all__ = ["run_transcript", "transcript_firmware"]
@@ -34,7 +41,20 @@ def transcript_firmware(
         Flash.memory(KeyState(serial=serial)),
         clock,
         button or Button("auto"),
+        random=_counter_bytes(),
     )
+
+
+def _counter_bytes() -> Callable[[int], bytes]:
+    """A deterministic stand-in for ``os.urandom`` (fixed key id and key-side nonces)."""
+    state = [0]
+
+    def random(n: int) -> bytes:
+        out = bytes((state[0] + i) & 0xFF for i in range(n))
+        state[0] += n
+        return out
+
+    return random
 
 
 def run_transcript(
@@ -44,17 +64,23 @@ def run_transcript(
     serial: str,
     clock_mode: Literal["fixed", "real"] = "fixed",
     button: Button | None = None,
+    sealed: bool = True,
 ) -> list[tuple[bytes, list[bytes]]]:
     """Feed ``requests`` (messages, without framing) to a fresh key, in order.
 
-    Returns each request with the messages the key answered (then any a poll produced).
+    Returns each request with the messages the key answered (then any a poll produced). With
+    ``sealed`` (the default) they travel in an encrypted session of a paired host and the
+    plaintexts are returned; without, they reach an unpaired key as they are.
     """
     firmware = transcript_firmware(
         clock_value=clock_value, serial=serial, clock_mode=clock_mode, button=button
     )
+    link = SecureLink(firmware, pair_firmware(firmware, host_id=bytes(16))) if sealed else None
     exchanges: list[tuple[bytes, list[bytes]]] = []
     for request in requests:
-        out = firmware.handle(request)
-        out += firmware.poll()
+        if link is None:
+            out = firmware.handle(request) + firmware.poll()
+        else:
+            out = link.handle(request) + link.poll()
         exchanges.append((request, out))
     return exchanges

@@ -6,18 +6,23 @@
         await key.otp_put("HES.Web:me@example.com", "abcd efgh ijkl mnop qrst uvwx yz23 4567")
         print((await key.otp_calculate("HES.Web:me@example.com")).code)
 
-Connecting reads the key's info, refuses a key of another protocol version and sets the key's
-clock to this host's (the key has no battery clock). Inputs are checked against the key's limits
-here as well, so mistakes fail early with a message saying what to change; the key checks again.
+Connecting reads the key's info, refuses a key of another protocol version, opens an encrypted
+session when this host is paired with the key (its pairing is in :mod:`keybridge.hostconfig`)
+and sets the key's clock to this host's inside it (the key has no battery clock). A key this
+host never paired answers only its info: :meth:`KeySession.pair` pairs it first. Inputs are
+checked against the key's limits here as well, so mistakes fail early with a message saying
+what to change; the key checks again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -27,6 +32,7 @@ from keybridge.errors import (
     MessageError,
     VersionMismatchError,
 )
+from keybridge.hostconfig import HostConfig
 from keybridge.otp.codes import Algorithm
 from keybridge.protocol import constants as limits
 from keybridge.protocol.channel import Channel, KeepaliveCallback
@@ -34,7 +40,9 @@ from keybridge.protocol.commands import (
     Body,
     Empty,
     GetInfoResponse,
+    HandshakeBody,
     ListEntry,
+    ListHostsResponse,
     OtpCalculateResponse,
     OtpListRequest,
     OtpListResponse,
@@ -43,15 +51,38 @@ from keybridge.protocol.commands import (
     OtpRenameRequest,
     OtpTypeRequest,
     OtpTypeResponse,
+    PinChangeRequest,
     PingBody,
+    PinRequest,
+    PinSetRequest,
     SetTimeRequest,
     SetTimeResponse,
+    UnpairRequest,
 )
-from keybridge.protocol.constants import PROTOCOL_VERSION, Command, HashAlgorithm, OtpKind, Tag
+from keybridge.protocol.constants import (
+    PIN_RETRIES_DEFAULT,
+    PIN_RETRIES_MAX,
+    PIN_RETRIES_MIN,
+    PROTOCOL_VERSION,
+    Command,
+    HashAlgorithm,
+    OtpKind,
+    Status,
+    Tag,
+)
+from keybridge.protocol.secure import (
+    Pairing,
+    PairingHost,
+    PairingRejectedError,
+    SessionHost,
+    check_pin_format,
+)
+from keybridge.protocol.status import AccessDeniedError, PinError
 from keybridge.transport import Transport, open_transport
 
 __all__ = [
     "Code",
+    "ConfirmCallback",
     "CredentialInfo",
     "KeyInfo",
     "KeySession",
@@ -212,12 +243,36 @@ class OtpCredential(Protocol):
 
 B = TypeVar("B", bound=Body)
 
+ConfirmCallback = Callable[[str], bool | Awaitable[bool]]
+"""Shows the 6-digit pairing code; returns whether the user saw the same code on the key."""
+
+_NOT_PAIRED = "this host is not paired with the key: pair this host with `keybridge pair` first"
+
 
 class KeySession:
-    """Typed operations on one key. Build it on a :class:`Channel`, or use :meth:`connect`."""
+    """Typed operations on one key. Build it on a :class:`Channel`, or use :meth:`connect`.
 
-    def __init__(self, channel: Channel) -> None:
+    ``config`` holds this host's id and pairings (default: :meth:`HostConfig.load`, read when
+    first needed).
+    """
+
+    def __init__(self, channel: Channel, *, config: HostConfig | None = None) -> None:
         self.channel = channel
+        self._config = config
+        self.key_info: KeyInfo | None = None
+        """The key's info as read when the session started."""
+
+    @property
+    def config(self) -> HostConfig:
+        if self._config is None:
+            self._config = HostConfig.load()
+        return self._config
+
+    @property
+    def encrypted(self) -> bool:
+        """An encrypted session with the key is open."""
+        secure = self.channel.secure
+        return secure is not None and not secure.closed
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -230,8 +285,10 @@ class KeySession:
         timeout: float = 2.0,
         retries: int = 3,
         on_keepalive: KeepaliveCallback | None = None,
+        config: HostConfig | None = None,
     ) -> AsyncIterator[KeySession]:
-        """Open the key at ``url``, check its version, set its clock; close on exit."""
+        """Open the key at ``url``, check its version, open a session if paired, set its
+        clock; close on exit."""
         async with open_transport(url) as transport:
             yield await cls.attach(
                 transport,
@@ -240,6 +297,7 @@ class KeySession:
                 timeout=timeout,
                 retries=retries,
                 on_keepalive=on_keepalive,
+                config=config,
             )
 
     @classmethod
@@ -252,10 +310,11 @@ class KeySession:
         timeout: float = 2.0,
         retries: int = 3,
         on_keepalive: KeepaliveCallback | None = None,
+        config: HostConfig | None = None,
     ) -> KeySession:
         """A session on an already open transport, after the same checks as :meth:`connect`."""
         channel = Channel(transport, timeout=timeout, retries=retries, on_keepalive=on_keepalive)
-        session = cls(channel)
+        session = cls(channel, config=config)
         await session.start(set_time=set_time, force_time=force_time)
         return session
 
@@ -273,11 +332,134 @@ class KeySession:
         self.channel.on_keepalive = callback
 
     async def start(self, *, set_time: bool = True, force_time: bool = False) -> KeyInfo:
-        """Check the key's protocol version and set its clock; returns its info."""
+        """Check the key's protocol version; if this host is paired with the key, open an
+        encrypted session and set the key's clock in it. Returns the key's info."""
         info = await self.info()
+        self.key_info = info
+        pairing = self.config.pairing_for(info.serial)
+        if pairing is None:
+            log.info("%s (%s) is not paired with this host", self.description, info.serial)
+            return info
+        await self.open_session(pairing)
         if set_time:
             await self.set_time(force=force_time)
         return info
+
+    async def _serial(self) -> str:
+        if self.key_info is None:
+            self.key_info = await self.info()
+        return self.key_info.serial
+
+    # Security -----------------------------------------------------------------------------
+
+    async def open_session(self, pairing: Pairing | None = None) -> None:
+        """Open an encrypted session with the key (one round trip); every later request is
+        sealed. ``pairing`` defaults to this host's pairing with the key."""
+        serial = await self._serial()
+        if pairing is None:
+            pairing = self.config.pairing_for(serial)
+            if pairing is None:
+                raise AccessDeniedError(Status.ACCESS_DENIED, _NOT_PAIRED)
+        self.channel.secure = None
+        opening = SessionHost(pairing)
+        try:
+            reply = await self._call(
+                Command.SESSION_OPEN, HandshakeBody(opening.request()), HandshakeBody
+            )
+        except AccessDeniedError as exc:
+            raise AccessDeniedError(
+                Status.ACCESS_DENIED,
+                f"the key {serial} no longer knows this host (it was unpaired, reset, or "
+                "erased after wrong PINs): pair this host with `keybridge pair` again",
+                exc.detail,
+            ) from None
+        self.channel.secure = opening.finish(reply.payload)
+        log.debug("encrypted session open with %s", serial)
+
+    async def pair(self, confirm: ConfirmCallback) -> Pairing:
+        """Pair this host with the key, store the pairing, and open a session.
+
+        ``confirm(code)`` shows the 6-digit code while the key shows its own and waits for its
+        button; it returns (or resolves to) whether the user saw the same code on both. The
+        key needs its button pressed within 15 s (keep-alives reach :attr:`on_keepalive`).
+        """
+        serial = await self._serial()
+        self.channel.secure = None
+        host = PairingHost(self.config.host_id)
+        begin = await self._call(Command.PAIR_BEGIN, HandshakeBody(host.begin()), HandshakeBody)
+        payload = host.confirm(begin.payload)
+        waiting = asyncio.ensure_future(
+            self._call(Command.PAIR_CONFIRM, HandshakeBody(payload), HandshakeBody)
+        )
+        await asyncio.sleep(0)  # PAIR_CONFIRM goes out: the key shows its code now
+        try:
+            answer = confirm(host.code)
+            matched = bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+        except BaseException:
+            waiting.cancel()
+            raise
+        if not matched:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await waiting
+            raise PairingRejectedError(
+                "pairing cancelled: the codes did not match; do not press the button on the "
+                "key (it gives up after 15 s), then pair again"
+            )
+        reply = await waiting
+        pairing = host.finish(reply.payload, user_confirmed=True)
+        self.config.add(serial, pairing)
+        await self.open_session(pairing)
+        await self.set_time()
+        return pairing
+
+    async def unpair(self, host_id: bytes | None = None) -> None:
+        """Remove a host's pairing from the key: this host's (the default) or another's by
+        id. Removing this host ends the session and forgets the pairing here too."""
+        await self._call(Command.UNPAIR, UnpairRequest(host_id), Empty)
+        if host_id is None or host_id == self.config.host_id:
+            self._forget_pairing()
+
+    async def list_hosts(self) -> list[tuple[bytes, bool]]:
+        """The hosts paired with the key: (host id, is it this session's host)."""
+        body = await self._call(Command.LIST_HOSTS, Empty(), ListHostsResponse)
+        return [(entry.host_id, entry.current) for entry in body.hosts]
+
+    async def pin_set(self, pin: str, *, max_retries: int = PIN_RETRIES_DEFAULT) -> None:
+        """Protect the key with a PIN (4-16 digits); ``max_retries`` wrong PINs erase it."""
+        check_pin_format(pin)
+        if not PIN_RETRIES_MIN <= max_retries <= PIN_RETRIES_MAX:
+            raise InvalidInputError(
+                f"max retries {max_retries} is out of range: use {PIN_RETRIES_MIN}.."
+                f"{PIN_RETRIES_MAX} (8 is usual)"
+            )
+        await self._call(Command.PIN_SET, PinSetRequest(pin, max_retries), Empty)
+
+    async def pin_verify(self, pin: str) -> None:
+        """Unlock the OTP commands for this session; a wrong PIN raises :class:`PinError`
+        with ``attempts_remaining``."""
+        check_pin_format(pin)
+        await self._pin_call(Command.PIN_VERIFY, PinRequest(pin))
+
+    async def pin_change(self, old_pin: str, new_pin: str) -> None:
+        check_pin_format(old_pin)
+        check_pin_format(new_pin)
+        await self._pin_call(Command.PIN_CHANGE, PinChangeRequest(old_pin, new_pin))
+
+    async def _pin_call(self, command: Command, body: Body) -> None:
+        try:
+            await self._call(command, body, Empty)
+        except PinError as exc:
+            if exc.status == Status.PIN_LOCKED:
+                self._forget_pairing()  # the key erased every pairing, ours included
+            raise
+
+    def _forget_pairing(self) -> None:
+        if self.key_info is not None:
+            self.config.remove(self.key_info.serial)
+        if self.channel.secure is not None:
+            self.channel.secure.close("this host is no longer paired")
+        self.channel.secure = None
 
     async def _call(self, command: Command, body: Body, expected: type[B]) -> B:
         result = await self.channel.call(command, body)
@@ -330,8 +512,10 @@ class KeySession:
         return body.time
 
     async def reset(self) -> None:
-        """Factory reset: erases every credential (the key asks for its button)."""
+        """Factory reset: erases every credential, the PIN and every pairing (the key asks
+        for its button); pair again afterwards."""
         await self._call(Command.RESET, Empty(), Empty)
+        self._forget_pairing()
 
     # Credentials --------------------------------------------------------------------------
 

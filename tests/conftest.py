@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _host_config_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Host pairings go to the test's tmp_path, never to the user's config directory."""
+    monkeypatch.setenv("KEYBRIDGE_CONFIG_DIR", str(tmp_path / "host-config"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

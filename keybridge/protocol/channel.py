@@ -7,6 +7,11 @@ running it twice (a retried put never creates two credentials; a retried HOTP ca
 advances the counter twice). Answers with another sequence number are stale (a late answer to an
 earlier try) and are skipped. While the key waits (for its button, say) it sends KEEPALIVE
 messages; each one pushes the deadline out by the time the key says it may still take.
+
+With an encrypted session (:attr:`Channel.secure`, set by the session layer after SESSION_OPEN)
+every request is sealed, each try under a new counter with the same sequence number, and only
+sealed answers are believed: a plaintext answer could come from anyone on the link. The one
+plaintext message acted on is the key's ACCESS_DENIED saying it closed the session.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from keybridge.protocol.constants import Command, KeepaliveReason, Status, Tag
 from keybridge.protocol.messages import (
     Fields,
     Keepalive,
+    Message,
     Request,
     Response,
+    Sealed,
     decode_message,
     encode_message,
 )
-from keybridge.protocol.status import error_for_status
+from keybridge.protocol.secure import SecureChannel
+from keybridge.protocol.status import AccessDeniedError, error_for_status
 from keybridge.transport.base import Transport
 
 __all__ = ["Channel", "KeepaliveCallback"]
@@ -66,6 +74,8 @@ class Channel:
         start = first_seq if first_seq is not None else secrets.randbelow(_SEQ_MASK) + 1
         self._seq = (start - 1) % _SEQ_MASK
         self._lock = asyncio.Lock()
+        self.secure: SecureChannel | None = None
+        """The session's end: when set, requests are sealed and only sealed answers count."""
 
     @property
     def description(self) -> str:
@@ -95,7 +105,9 @@ class Channel:
         if response.status != Status.OK:
             detail_raw = response.fields.get(Tag.DETAIL)
             detail = detail_raw.decode("utf-8", "replace") if detail_raw else None
-            raise error_for_status(response.status, detail)
+            retries = response.fields.get(Tag.PIN_RETRIES)
+            attempts = retries[0] if retries is not None and len(retries) == 1 else None
+            raise error_for_status(response.status, detail, attempts_remaining=attempts)
         return response.fields
 
     async def request(self, command: Command | int, fields: Fields) -> Response:
@@ -107,7 +119,10 @@ class Channel:
             for attempt in range(1, self.retries + 1):
                 if attempt > 1:
                     log.debug("no answer to %s seq %d: try %d", _name(command), seq, attempt)
-                await self.transport.send(message)
+                # A retry in a session is sealed again (new counter): the same sealed bytes
+                # would be a replay, and the key would close the session.
+                secure = self.secure
+                await self.transport.send(secure.seal(message) if secure else message)
                 response = await self._await_response(seq)
                 if response is not None:
                     return response
@@ -126,9 +141,11 @@ class Channel:
             except LinkTimeoutError:
                 return None
             try:
-                message = decode_message(raw)
+                message = self._unwrap(decode_message(raw))
             except MessageError as exc:
                 log.debug("skipping a malformed message from %s: %s", self.description, exc)
+                continue
+            if message is None:
                 continue
             if isinstance(message, Response) and message.seq == seq:
                 return message
@@ -141,6 +158,27 @@ class Channel:
                     self.on_keepalive(message.reason, ms_left or 0)
                 continue
             log.debug("skipping a stale or unexpected message: %r", message)
+        return None
+
+    def _unwrap(self, message: Message) -> Message | None:
+        """The message to act on: a sealed one opened; None for one to skip."""
+        secure = self.secure
+        if secure is None:
+            return None if isinstance(message, Sealed) else message
+        if isinstance(message, Sealed):
+            # A frame that does not open raises (SecureChannelError): the session is over.
+            return decode_message(secure.open(message.envelope))
+        if isinstance(message, Response) and message.status == Status.ACCESS_DENIED:
+            detail_raw = message.fields.get(Tag.DETAIL)
+            detail = detail_raw.decode("utf-8", "replace") if detail_raw else "no detail"
+            secure.close("closed by the key")
+            raise AccessDeniedError(
+                Status.ACCESS_DENIED,
+                "the key closed the encrypted session: connect again (if it keeps happening, "
+                "pair this host again with `keybridge pair`)",
+                detail,
+            )
+        log.debug("skipping a plaintext message inside a session: %r", message)
         return None
 
 

@@ -22,7 +22,10 @@ __all__ = [
     "Body",
     "Empty",
     "GetInfoResponse",
+    "HandshakeBody",
+    "HostEntry",
     "ListEntry",
+    "ListHostsResponse",
     "OtpCalculateRequest",
     "OtpCalculateResponse",
     "OtpListRequest",
@@ -32,9 +35,13 @@ __all__ = [
     "OtpRenameRequest",
     "OtpTypeRequest",
     "OtpTypeResponse",
+    "PinChangeRequest",
+    "PinRequest",
+    "PinSetRequest",
     "PingBody",
     "SetTimeRequest",
     "SetTimeResponse",
+    "UnpairRequest",
 ]
 
 
@@ -279,6 +286,59 @@ class OtpTypeResponse(Body):
     layout: str = tlv(Tag.LAYOUT, STR)
 
 
+@dataclass(frozen=True)
+class HandshakeBody(Body):
+    """Pairing and session-open payloads (layouts in ``docs/security.md``)."""
+
+    payload: bytes = tlv(Tag.HANDSHAKE, BYTES)
+
+
+@dataclass(frozen=True)
+class UnpairRequest(Body):
+    host_id: bytes | None = tlv(Tag.HOST_ID, BYTES, None)
+    """The host to remove; absent: the host of this session."""
+
+
+@dataclass(frozen=True)
+class HostEntry(Body):
+    host_id: bytes = tlv(Tag.HOST_ID, BYTES)
+    current: bool = tlv(Tag.CURRENT, BOOL, False)
+    """This is the host of the session that asked."""
+
+
+@dataclass(frozen=True)
+class ListHostsResponse(Body):
+    hosts: tuple[HostEntry, ...] = repeated(Tag.HOST, _nested(HostEntry))
+
+
+@dataclass(frozen=True)
+class PinRequest(Body):
+    """Body of PIN_VERIFY."""
+
+    pin: str = tlv(Tag.PIN, STR)
+
+    def __repr__(self) -> str:
+        return "PinRequest(pin=<hidden>)"
+
+
+@dataclass(frozen=True)
+class PinSetRequest(Body):
+    pin: str = tlv(Tag.PIN, STR)
+    max_retries: int = tlv(Tag.MAX_RETRIES, U8, 8)
+
+    def __repr__(self) -> str:
+        return f"PinSetRequest(pin=<hidden>, max_retries={self.max_retries})"
+
+
+@dataclass(frozen=True)
+class PinChangeRequest(Body):
+    pin: str = tlv(Tag.PIN, STR)
+    new_pin: str = tlv(Tag.NEW_PIN, STR)
+
+    def __repr__(self) -> str:
+        return "PinChangeRequest(pin=<hidden>, new_pin=<hidden>)"
+
+
 BODIES: dict[Command, tuple[type[Body], type[Body]]] = {
     Command.GET_INFO: (Empty, GetInfoResponse),
     Command.PING: (PingBody, PingBody),
@@ -290,5 +350,13 @@ BODIES: dict[Command, tuple[type[Body], type[Body]]] = {
     Command.OTP_CALCULATE: (OtpNameRequest, OtpCalculateResponse),
     Command.OTP_TYPE: (OtpTypeRequest, OtpTypeResponse),
     Command.RESET: (Empty, Empty),
+    Command.PAIR_BEGIN: (HandshakeBody, HandshakeBody),
+    Command.PAIR_CONFIRM: (HandshakeBody, HandshakeBody),
+    Command.SESSION_OPEN: (HandshakeBody, HandshakeBody),
+    Command.UNPAIR: (UnpairRequest, Empty),
+    Command.LIST_HOSTS: (Empty, ListHostsResponse),
+    Command.PIN_SET: (PinSetRequest, Empty),
+    Command.PIN_VERIFY: (PinRequest, Empty),
+    Command.PIN_CHANGE: (PinChangeRequest, Empty),
 }
 """Request and response body of each command."""

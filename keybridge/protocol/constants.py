@@ -32,7 +32,15 @@ class Command(IntEnum):
     OTP_CALCULATE = 0x14
     OTP_TYPE = 0x15
     RESET = 0x20
-    # 0x30..0x4F are reserved for pairing, sessions and the PIN.
+    # Pairing, sessions and the PIN (0x30..0x4F).
+    PAIR_BEGIN = 0x30
+    PAIR_CONFIRM = 0x31
+    SESSION_OPEN = 0x32
+    UNPAIR = 0x33
+    LIST_HOSTS = 0x34
+    PIN_SET = 0x38
+    PIN_VERIFY = 0x39
+    PIN_CHANGE = 0x3A
 
 
 class Status(IntEnum):
@@ -110,7 +118,14 @@ class Tag(IntEnum):
     LAYOUTS = 0x20
     VALID_UNTIL = 0x21
     OVERWRITE = 0x22
-    # 0x40..0x5F are reserved for pairing, sessions and the PIN.
+    # Pairing, sessions and the PIN (0x40..0x5F).
+    HANDSHAKE = 0x40
+    HOST_ID = 0x41
+    PIN = 0x42
+    NEW_PIN = 0x43
+    MAX_RETRIES = 0x44
+    HOST = 0x45
+    CURRENT = 0x46
 
 
 class OtpKind(IntEnum):
@@ -138,3 +153,10 @@ CLOCK_BACKWARDS_TOLERANCE_S = 300
 """The key refuses to move its clock back by more than this unless the host forces it."""
 LIST_PAGE_BYTES = 1024
 """The key packs OTP_LIST entries into pages of at most this many field bytes."""
+MAX_PAIRED_HOSTS = 16
+PIN_RETRIES_DEFAULT = 8
+PIN_RETRIES_MIN, PIN_RETRIES_MAX = 1, 32
+UNAUTHENTICATED_COMMANDS = frozenset(
+    {Command.GET_INFO, Command.PAIR_BEGIN, Command.PAIR_CONFIRM, Command.SESSION_OPEN}
+)
+"""The only commands a key answers outside an encrypted session; others get ACCESS_DENIED."""

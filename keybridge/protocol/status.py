@@ -93,9 +93,15 @@ _ADVICE: dict[Status, tuple[type[DeviceError], str]] = {
         "the button was not pressed in time: try again and press the button on the key",
     ),
     Status.BUTTON_DENIED: (ButtonError, "the request was declined on the key"),
-    Status.PIN_REQUIRED: (PinError, "the key is locked by a PIN: verify the PIN first"),
+    Status.PIN_REQUIRED: (
+        PinError,
+        "the key is protected by a PIN: verify it first (`keybridge pin verify`)",
+    ),
     Status.PIN_INVALID: (PinError, "wrong PIN"),
-    Status.PIN_LOCKED: (PinError, "too many wrong PINs: the key is locked"),
+    Status.PIN_LOCKED: (
+        PinError,
+        "too many wrong PINs: the key erased every credential and pairing; pair it again",
+    ),
     Status.UNSUPPORTED_LAYOUT: (
         DeviceError,
         "the key does not know that keyboard layout: see `keybridge info` for its layouts",
@@ -107,9 +113,18 @@ _ADVICE: dict[Status, tuple[type[DeviceError], str]] = {
 }
 
 
-def error_for_status(status: Status | int, detail: str | None = None) -> DeviceError:
-    """The exception for a non-OK status (unknown codes give a plain :class:`DeviceError`)."""
+def error_for_status(
+    status: Status | int, detail: str | None = None, *, attempts_remaining: int | None = None
+) -> DeviceError:
+    """The exception for a non-OK status (unknown codes give a plain :class:`DeviceError`).
+
+    ``attempts_remaining`` (the PIN_RETRIES field) is kept on :class:`PinError`.
+    """
     if isinstance(status, Status) and status in _ADVICE:
         cls, message = _ADVICE[status]
+        if cls is PinError:
+            if attempts_remaining is not None and status == Status.PIN_INVALID:
+                message += f": {attempts_remaining} attempts left before the key erases itself"
+            return PinError(status, message, detail, attempts_remaining)
         return cls(status, message, detail)
     return DeviceError(status, f"the key answered with unknown status 0x{int(status):02x}", detail)

@@ -30,16 +30,18 @@ from firmware_sim.button import Button
 from firmware_sim.clock import KeyClock
 from firmware_sim.core import Firmware
 from firmware_sim.flash import Flash
+from firmware_sim.paired import SecureLink, pair_firmware
 from keybridge.protocol.commands import OtpPutRequest
 from keybridge.protocol.constants import Command, Status
 from keybridge.protocol.messages import Request, decode_message, encode_message
 
 path, start, count, slots = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 key = Firmware(Flash(path), KeyClock(mode="fixed", value=0), Button("auto"))
+link = SecureLink(key, pair_firmware(key, host_id=bytes(16)))  # requests travel sealed
 print("READY", flush=True)
 for i in range(start, start + count):
     body = OtpPutRequest(name=f"c{i % slots}", secret=b"%020d" % i, overwrite=True)
-    [answer] = key.handle(encode_message(Request(i & 0xFFFF, Command.OTP_PUT, body.to_fields())))
+    [answer] = link.handle(encode_message(Request(i & 0xFFFF, Command.OTP_PUT, body.to_fields())))
     assert decode_message(answer).status == Status.OK, answer
     print(f"ACK {i}", flush=True)
 print("DONE", flush=True)

@@ -113,7 +113,11 @@ async def test_many_keys_on_ptys_with_derived_state_files(
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "fleet.state",
         "fleet.state.2",
+        "fleet.state.2.devkey",  # each key's device key, apart from its state
         "fleet.state.3",
+        "fleet.state.3.devkey",
+        "fleet.state.devkey",
+        "host-config",  # the test host's pairings
     ]
 
 

@@ -10,6 +10,7 @@ from firmware_sim.button import Button
 from firmware_sim.clock import KeyClock
 from firmware_sim.core import Firmware
 from firmware_sim.flash import Flash
+from firmware_sim.paired import SecureLink, pair_firmware
 from keybridge.keyboard import decode_reports
 from keybridge.otp.codes import hotp
 from keybridge.protocol.commands import (
@@ -40,6 +41,8 @@ class Key:
         self.flash = Flash.memory()
         self.fw = Firmware(self.flash, KeyClock(lambda: self.time), button)
         self.fw.clock.set(1_700_000_000)
+        # Requests travel sealed in a session, as from any paired host.
+        self.link = SecureLink(self.fw, pair_firmware(self.fw, host_id=bytes(16)))
 
     def send(self, seq: int, command: Command, body: Any = None) -> list[Any]:
         fields = body.to_fields() if body is not None else None
@@ -47,11 +50,11 @@ class Key:
         return self.raw(encode_message(request))
 
     def raw(self, data: bytes) -> list[Any]:
-        return [decode_message(m) for m in self.fw.handle(data)]
+        return [decode_message(m) for m in self.link.handle(data)]
 
     def poll(self, advance: float = 0.0) -> list[Any]:
         self.time += advance
-        return [decode_message(m) for m in self.fw.poll()]
+        return [decode_message(m) for m in self.link.poll()]
 
     def store(self, name: str, **kw: Any) -> None:
         gate = self.button.mode
@@ -214,22 +217,22 @@ def test_immediate_button_modes(mode: Any, script: list[Any], statuses: list[Sta
 def test_retry_of_a_put_creates_one_credential() -> None:
     key = Key(Button("auto"))
     data = encode_message(Request(42, Command.OTP_PUT, OtpPutRequest("a", SECRET).to_fields()))
-    first = key.fw.handle(data)
-    assert key.fw.handle(data) == first
+    first = key.link.handle(data)
+    assert key.link.handle(data) == first
     assert status_of(first[0]) == Status.OK
     assert len(key.fw.state.credentials) == 1
     # The same body under a new seq is a new request: the name is now taken.
     again = encode_message(Request(43, Command.OTP_PUT, OtpPutRequest("a", SECRET).to_fields()))
-    assert status_of(key.fw.handle(again)[0]) == Status.ALREADY_EXISTS
+    assert status_of(key.link.handle(again)[0]) == Status.ALREADY_EXISTS
 
 
 def test_retry_of_hotp_calculate_does_not_advance_twice() -> None:
     key = Key(Button("auto"))
     key.store("h", kind=OtpKind.HOTP)
     data = encode_message(Request(9, Command.OTP_CALCULATE, calc().to_fields()))
-    answers = [key.fw.handle(data) for _ in range(3)]
+    answers = [key.link.handle(data) for _ in range(3)]
     assert answers[0] == answers[1] == answers[2]
     assert key.fw.state.credentials[0].counter == 1
     other = encode_message(Request(10, Command.OTP_CALCULATE, calc().to_fields()))
-    key.fw.handle(other)
+    key.link.handle(other)
     assert key.fw.state.credentials[0].counter == 2

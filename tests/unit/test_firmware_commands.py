@@ -13,6 +13,7 @@ from firmware_sim.button import Button
 from firmware_sim.clock import KeyClock
 from firmware_sim.core import FIRMWARE_VERSION, Firmware
 from firmware_sim.flash import Flash, FlashError
+from firmware_sim.paired import SecureLink, info_of, pair_firmware
 from keybridge.errors import UnsupportedCharacterError
 from keybridge.keyboard import LAYOUT_IDS, decode_reports
 from keybridge.otp.codes import Algorithm, hotp, totp
@@ -53,6 +54,7 @@ from keybridge.protocol.messages import (
     encode_fields,
     encode_message,
 )
+from keybridge.protocol.secure import ENVELOPE_OVERHEAD
 
 SECRET = b"12345678901234567890"
 T0 = 1_700_000_000
@@ -76,9 +78,11 @@ class Key:
         self.fw = Firmware(self.flash, self.clock, self.button, random=lambda n: bytes(range(n)))
         self.seq = 0
         self.sent: list[bytes] = []
+        # Requests travel sealed in a session, as from any paired host.
+        self.link = SecureLink(self.fw, pair_firmware(self.fw, host_id=bytes(16)))
 
     def raw(self, data: bytes) -> list[bytes]:
-        out = self.fw.handle(data)
+        out = self.link.handle(data)
         self.sent += out
         return out
 
@@ -143,7 +147,7 @@ def test_get_info_of_a_fresh_key(key: Key) -> None:
         max_message=MAX_MESSAGE,
         layouts=",".join(LAYOUT_IDS),
         time=None,
-        paired_hosts=0,
+        paired_hosts=1,  # the test's host
         pin_set=False,
     )
     assert "us" in info.layouts.split(",")
@@ -173,7 +177,8 @@ def test_ping_echoes(key: Key, payload: bytes) -> None:
 
 
 def test_ping_too_large_to_echo_is_refused(key: Key) -> None:
-    payload = bytes(MAX_MESSAGE - 7)  # the request fits; the echo would be a byte too long
+    # The request fits in its envelope; the echo would be a byte too long.
+    payload = bytes(MAX_MESSAGE - ENVELOPE_OVERHEAD - 7)
     assert "limit" in key.refused(Status.BAD_PARAMETER, Command.PING, PingBody(payload))
 
 
@@ -528,8 +533,10 @@ def test_reset_wipes_credentials_and_clock_but_keeps_the_serial(key: Key) -> Non
     key.put("a")
     serial = key.fw.serial
     assert key.ok(Command.RESET) == Empty()
-    info = key.ok(Command.GET_INFO)
+    assert not key.fw.in_session  # the reset forgot every paired host
+    info = info_of(key.fw)
     assert (info.serial, info.used, info.clock_set) == (serial, 0, False)
+    assert (info.paired_hosts, info.pin_set) == (0, False)
     assert key.flash.load() == key.fw.state
 
 
@@ -539,7 +546,7 @@ def test_reset_declined_keeps_everything() -> None:
     key.refused(Status.BUTTON_DENIED, Command.RESET)
 
 
-@pytest.mark.parametrize("code", [0x00, 0x30, 0x4F, 0xFF])
+@pytest.mark.parametrize("code", [0x00, 0x2F, 0x4F, 0xFF])
 def test_unknown_command(key: Key, code: int) -> None:
     response = key.call(code)
     assert response.status == Status.UNKNOWN_COMMAND
@@ -556,7 +563,7 @@ def test_unknown_command(key: Key, code: int) -> None:
         (b"\x01\x12\x34\x12\x01\x00\x09abc", 0x1234, 0x12),  # field runs past the end
         (b"\x02\x00\x01\x01\x00", 0, 0),  # a RESPONSE sent to the key
         (b"\x03\x00\x01\x01", 0, 0),  # a KEEPALIVE sent to the key
-        (b"\x10" + bytes(40), 0, 0),  # SEALED: no sessions yet
+        (b"\x10" + bytes(40), 0, 0),  # SEALED inside a SEALED frame
         (b"\x7fjunk", 0, 0),
         (b"\x01\x00\x08\x02" + encode_fields(Fields.of([(Tag.PAYLOAD, bytes(2100))])), 8, 2),
     ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -9,6 +11,7 @@ from firmware_sim.button import Button
 from firmware_sim.clock import KeyClock
 from firmware_sim.core import Firmware
 from firmware_sim.flash import Flash
+from firmware_sim.paired import SecureLink, pair_firmware
 from keybridge.protocol.commands import (
     OtpListRequest,
     OtpNameRequest,
@@ -60,16 +63,21 @@ class Source:
         return self.t
 
 
+LINKS: weakref.WeakKeyDictionary[Firmware, SecureLink] = weakref.WeakKeyDictionary()
+"""Each fuzzed key's session: the fuzz runs inside it, where every command is reachable."""
+
+
 def fresh_key() -> Firmware:
-    """A key holding a few credentials, a set clock and a scripted button."""
+    """A key holding a few credentials, a set clock and a scripted button, in a session."""
     flash = Flash.memory()
     firmware = Firmware(flash, KeyClock(Source()), Button("auto"))
+    link = LINKS[firmware] = SecureLink(firmware, pair_firmware(firmware, host_id=bytes(16)))
     for request in [
         OtpPutRequest("totp", SECRET),
         OtpPutRequest("hotp", SECRET, OtpKind.HOTP, counter=5),
         OtpPutRequest("gated", SECRET, OtpKind.HOTP, require_button=True),
     ]:
-        firmware.handle(encode_message(Request(0, Command.OTP_PUT, request.to_fields())))
+        link.handle(encode_message(Request(0, Command.OTP_PUT, request.to_fields())))
     firmware.clock.set(1_700_000_000)
     firmware.button = Button("scripted", ["press", "deny", "timeout"] * 20)
     return firmware
@@ -87,9 +95,9 @@ def check(firmware: Firmware, data: bytes | str) -> None:
             source = firmware.clock.source
             assert isinstance(source, Source)
             source.t += 4.0
-        out = firmware.poll()
+        out = LINKS[firmware].poll()
     else:
-        out = firmware.handle(data) + firmware.poll()
+        out = LINKS[firmware].handle(data) + LINKS[firmware].poll()
         assert out, "every message gets an answer"
     messages = [decode_message(m) for m in out]
     assert all(isinstance(m, Response | Keepalive) for m in messages)
@@ -131,6 +139,12 @@ def test_random_bytes(messages: list[bytes]) -> None:
     firmware = fresh_key()
     for data in messages:
         check(firmware, data)
+    outside = Firmware(Flash.memory(), KeyClock(Source()), Button("auto"))
+    for data in messages:  # and in plaintext, outside any session
+        before = outside.state
+        for answer in outside.handle(data):
+            assert isinstance(decode_message(answer), Response)
+        assert outside.state == before
 
 
 @given(st.lists(mutated() | st.sampled_from(VALID), min_size=1, max_size=10))
@@ -161,7 +175,7 @@ def test_the_valid_requests_all_succeed_on_a_fresh_key() -> None:
     firmware = fresh_key()
     firmware.button = Button("auto")
     for data in VALID:
-        [answer] = firmware.handle(data)
+        [answer] = LINKS[firmware].handle(data)
         response = decode_message(answer)
         assert isinstance(response, Response)
         assert response.status == Status.OK, (response, data.hex())

@@ -142,8 +142,11 @@ async def attach(key: FakeKey, *, set_time: bool = True) -> KeySession:
 async def test_attach_reads_info_then_sets_the_clock_to_host_time() -> None:
     key = FakeKey()
     before = int(time.time())
-    await attach(key)
-    assert key.commands() == [Command.GET_INFO, Command.SET_TIME]
+    session = await attach(key)
+    # The fake key is not paired with this host: no session, so attach sends nothing more
+    # (a real key would refuse SET_TIME outside a session).
+    assert key.commands() == [Command.GET_INFO]
+    await session.set_time()
     sent = key.last(Command.SET_TIME)
     assert isinstance(sent, SetTimeRequest)
     assert before <= sent.time <= int(time.time()) and not sent.force
@@ -206,8 +209,9 @@ async def test_a_device_without_a_version_is_refused() -> None:
 
 
 async def test_clock_refusal_surfaces_as_clock_error() -> None:
+    session = await attach(FakeKey(SET_TIME=Status.CLOCK_BACKWARDS))
     with pytest.raises(ClockError, match="force"):
-        await attach(FakeKey(SET_TIME=Status.CLOCK_BACKWARDS))
+        await session.set_time()
 
 
 async def test_set_time_returns_the_keys_clock_and_passes_force() -> None:
@@ -420,7 +424,7 @@ async def test_connect_by_url_speaks_frames_over_a_socket() -> None:
     finally:
         server.close()
         await server.wait_closed()
-    assert key.commands() == [Command.GET_INFO, Command.SET_TIME, Command.PING]
+    assert key.commands() == [Command.GET_INFO, Command.PING]  # unpaired: no session, no clock
 
 
 async def test_on_keepalive_is_settable_on_the_session() -> None:

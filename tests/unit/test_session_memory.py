@@ -25,6 +25,7 @@ from keybridge.protocol.constants import (
     OtpKind,
     Status,
 )
+from keybridge.protocol.secure import SecureChannel
 from keybridge.protocol.status import (
     AlreadyExistsError,
     ButtonError,
@@ -40,16 +41,20 @@ T = 1_111_111_109  # an RFC 6238 test instant
 
 
 class CountingTransport(MemoryTransport):
-    """Counts the requests that reach the key, by command byte."""
+    """Counts the requests that reach the key, by command byte (of the plaintext: requests
+    travel sealed, so the key's core reports what it opened)."""
 
     def __init__(self, firmware: Firmware) -> None:
         super().__init__(firmware, poll_interval=0.01)
         self.commands: list[int] = []
+        dispatch = firmware._dispatch
 
-    async def send(self, message: bytes) -> None:
-        if self.drop_requests == 0:
-            self.commands.append(message[3])
-        await super().send(message)
+        def counting(raw: bytes, channel: SecureChannel | None) -> list[bytes]:
+            if len(raw) > 3:
+                self.commands.append(raw[3])
+            return dispatch(raw, channel)
+
+        firmware._dispatch = counting  # type: ignore[method-assign]
 
 
 @dataclass
@@ -65,6 +70,11 @@ async def _rig(clock: KeyClock, button: Button, *, set_time: bool = True) -> Asy
     async with transport:
         # A short try timeout: the lossy-link tests wait it out once per dropped message.
         session = await KeySession.attach(transport, set_time=set_time, timeout=0.05)
+        saved, firmware.button = firmware.button, Button("auto")  # pairing needs a press
+        await session.pair(lambda code: True)
+        firmware.button = saved
+        if not set_time:  # pairing sets the clock; this rig wants a key that never had it
+            firmware.clock.clear()
         yield Rig(firmware, transport, session)
 
 
@@ -168,6 +178,8 @@ async def test_duplicate_put_needs_overwrite(rig: Rig) -> None:
 async def test_reset_erases_everything(rig: Rig) -> None:
     await rig.session.otp_put("a", SECRET)
     await rig.session.reset()
+    assert not rig.session.encrypted  # a reset forgets every paired host
+    await rig.session.pair(lambda code: True)
     assert await rig.session.otp_list() == []
 
 

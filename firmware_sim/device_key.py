@@ -1,0 +1,107 @@
+"""Secrets at rest in the simulator: sealed under a device key kept in its own file.
+
+The state file ``STATE`` holds every secret (OTP secrets, pairing keys, the PIN hash) sealed with
+ChaCha20-Poly1305 under a 32-byte device key stored in ``STATE.devkey`` (mode 0600), created
+with the state on first start. The state file alone reveals no secret; the two files together
+are the key's flash. Each blob is bound to its slot (``otp:NAME``, ``host:ID``, ``pin``), so
+blobs cannot be swapped between credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+
+from firmware_sim.flash import Flash, FlashError
+from keybridge.protocol.secure import (
+    DEVICE_KEY_LENGTH,
+    AtRestError,
+    new_device_key,
+    open_at_rest,
+    seal_at_rest,
+)
+
+__all__ = ["DEVICE_KEY_SUFFIX", "DeviceKeySecrets", "device_key_path", "encrypted_flash"]
+
+DEVICE_KEY_SUFFIX = ".devkey"
+_PREFIX = "k1:"
+
+
+def device_key_path(state: str | os.PathLike[str]) -> Path:
+    """Where the device key of the state file ``state`` lives: ``STATE.devkey``."""
+    path = Path(state)
+    return path.with_name(path.name + DEVICE_KEY_SUFFIX)
+
+
+class DeviceKeySecrets:
+    """A :class:`~firmware_sim.flash.SecretCodec` sealing each secret under ``device_key``."""
+
+    def __init__(self, device_key: bytes, *, where: str = "the key state file") -> None:
+        if len(device_key) != DEVICE_KEY_LENGTH:
+            raise FlashError(
+                f"the device key for {where} has {len(device_key)} bytes, not "
+                f"{DEVICE_KEY_LENGTH}: the device key file is damaged"
+            )
+        self._key = device_key
+        self._where = where
+
+    @classmethod
+    def for_state(cls, state: str | os.PathLike[str]) -> DeviceKeySecrets:
+        """The device key next to ``state``; made (mode 0600) when neither file exists yet.
+
+        A state file without its device key is refused: its secrets cannot be read.
+        """
+        state_path = Path(state)
+        key_path = device_key_path(state_path)
+        try:
+            return cls(key_path.read_bytes(), where=str(state_path))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise FlashError(f"cannot read the device key {key_path}: {exc.strerror}") from exc
+        if state_path.exists():
+            raise FlashError(
+                f"the device key {key_path} of the key state file {state_path} is missing, so "
+                "its secrets cannot be read: restore the device key file, or delete the state "
+                "file to start a new key"
+            )
+        key = new_device_key()
+        try:
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, key)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise FlashError(
+                f"cannot create the device key {key_path}: {exc.strerror or exc}; check the "
+                "directory exists and is writable"
+            ) from exc
+        return cls(key, where=str(state_path))
+
+    def seal(self, secret: bytes, slot: str = "") -> str:
+        sealed = seal_at_rest(self._key, secret, slot.encode("utf-8"))
+        return _PREFIX + base64.b64encode(sealed).decode("ascii")
+
+    def open(self, sealed: str, slot: str = "") -> bytes:
+        if not sealed.startswith(_PREFIX):
+            raise FlashError(
+                f"{self._where} holds a secret that is not sealed under a device key: it was "
+                "written by an older simulator or by hand; delete it or pass another --state"
+            )
+        try:
+            blob = base64.b64decode(sealed[len(_PREFIX) :].encode("ascii"), validate=True)
+            return open_at_rest(self._key, blob, slot.encode("utf-8"))
+        except (AtRestError, binascii.Error, ValueError) as exc:
+            raise FlashError(
+                f"{self._where}: a secret cannot be opened with its device key ({exc}); the "
+                "state file and the device key file do not belong together"
+            ) from None
+
+
+def encrypted_flash(state: str | os.PathLike[str]) -> Flash:
+    """The simulator's flash: ``state`` with secrets sealed under ``STATE.devkey``."""
+    return Flash(state, secrets=DeviceKeySecrets.for_state(state))

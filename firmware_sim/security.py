@@ -1,0 +1,327 @@
+"""The key's security commands: pairing, sessions, unpairing and the PIN.
+
+The cryptography is :mod:`keybridge.protocol.secure`; this module keeps the key's side of it:
+which pairing attempt is running, which session is open (and for which host), whether the PIN
+was verified in it, and the commands that change pairings and the PIN. The core
+(:mod:`firmware_sim.core`) routes commands here and seals and opens frames with
+:attr:`KeySecurity.channel`.
+
+Rules (``docs/security.md``): without a session only GET_INFO, PAIR_BEGIN, PAIR_CONFIRM and
+SESSION_OPEN are answered; pairing needs a button press; with a PIN set, each session verifies
+it before any OTP command; the PIN retry counter is decremented and saved before the
+comparison, and the last wrong PIN erases every credential and pairing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from firmware_sim.otp_store import Refused
+from firmware_sim.state import KeyState, PairedHost, PinRecord
+from keybridge.protocol.commands import (
+    Body,
+    Empty,
+    HandshakeBody,
+    HostEntry,
+    ListHostsResponse,
+    PinChangeRequest,
+    PinRequest,
+    PinSetRequest,
+    UnpairRequest,
+)
+from keybridge.protocol.constants import (
+    MAX_PAIRED_HOSTS,
+    PIN_RETRIES_MAX,
+    PIN_RETRIES_MIN,
+    Command,
+    Status,
+    Tag,
+)
+from keybridge.protocol.messages import Fields
+from keybridge.protocol.secure import (
+    DEFAULT_PIN_ITERATIONS,
+    HandshakeError,
+    PairingKey,
+    PinFormatError,
+    SecureChannel,
+    SessionKey,
+    UnknownHostError,
+    check_pin_format,
+    hash_pin,
+    verify_pin,
+)
+
+if TYPE_CHECKING:
+    from firmware_sim.core import Firmware, _Wait
+
+__all__ = ["OTP_COMMANDS", "KeySecurity"]
+
+log = logging.getLogger("firmware_sim.security")
+
+OTP_COMMANDS = frozenset(
+    {
+        Command.OTP_PUT,
+        Command.OTP_LIST,
+        Command.OTP_DELETE,
+        Command.OTP_RENAME,
+        Command.OTP_CALCULATE,
+        Command.OTP_TYPE,
+    }
+)
+"""Commands that need the PIN (when one is set) to have been verified in the session."""
+
+
+class KeySecurity:
+    """Pairing, session and PIN state of one key; commands come in through the core."""
+
+    def __init__(
+        self,
+        firmware: Firmware,
+        random: Callable[[int], bytes],
+        *,
+        pin_iterations: int = DEFAULT_PIN_ITERATIONS,
+        on_display: Callable[[str | None], None] | None = None,
+    ) -> None:
+        self._fw = firmware
+        self._random = random
+        self.pin_iterations = pin_iterations
+        self.on_display = on_display
+        self.display: str | None = None
+        """What the key's display shows (the pairing code while it waits for the button)."""
+        self.channel: SecureChannel | None = None
+        self.host_id: bytes | None = None
+        self.pin_verified = False
+        self.drop_after_reply = False
+        """The current session ends once its reply is sealed (its host was removed)."""
+        self._pairing: PairingKey | None = None
+
+    # -- session ---------------------------------------------------------------------------
+
+    def close_session(self, reason: str) -> None:
+        if self.channel is not None:
+            log.info("session closed: %s", reason)
+            self.channel.close(reason)
+        self.channel = None
+        self.host_id = None
+        self.pin_verified = False
+        self.drop_after_reply = False
+
+    def check_access(self, command: int, sealed: bool) -> None:
+        """Refuse a command the current state does not allow (before any other check)."""
+        state = self._fw.state
+        if sealed and command in OTP_COMMANDS and state.pin is not None and not self.pin_verified:
+            raise Refused(
+                Status.PIN_REQUIRED,
+                "a PIN protects this key: send PIN_VERIFY in this session first",
+                _retries(state.pin.retries_left),
+            )
+
+    def handlers(self) -> dict[Command, Callable[[Body], Body | _Wait]]:
+        return {
+            Command.PAIR_BEGIN: self._pair_begin,
+            Command.PAIR_CONFIRM: self._pair_confirm,
+            Command.SESSION_OPEN: self._session_open,
+            Command.UNPAIR: self._unpair,
+            Command.LIST_HOSTS: self._list_hosts,
+            Command.PIN_SET: self._pin_set,
+            Command.PIN_VERIFY: self._pin_verify,
+            Command.PIN_CHANGE: self._pin_change,
+        }
+
+    def new_key_id(self) -> bytes:
+        return self._random(16)
+
+    def wiped(self) -> KeyState:
+        """The state after a reset or the last wrong PIN: serial kept, everything else new."""
+        return KeyState(serial=self._fw.state.serial, key_id=self.new_key_id())
+
+    # -- pairing ---------------------------------------------------------------------------
+
+    def _show(self, text: str | None) -> None:
+        self.display = text
+        if text is not None:
+            log.info("key display: %s", text)
+        if self.on_display is not None:
+            self.on_display(text)
+
+    def _pair_begin(self, body: Body) -> Body:
+        assert isinstance(body, HandshakeBody)
+        self._pairing = None
+        self._show(None)
+        attempt = PairingKey(
+            self._fw.state.key_id, private_key=self._random(32), nonce=self._random(16)
+        )
+        try:
+            reply = attempt.begin(body.payload)
+        except HandshakeError as exc:
+            raise Refused(Status.BAD_PARAMETER, str(exc)) from None
+        self._pairing = attempt
+        return HandshakeBody(reply)
+
+    def _pair_confirm(self, body: Body) -> _Wait:
+        from firmware_sim.core import _Wait
+
+        assert isinstance(body, HandshakeBody)
+        attempt, self._pairing = self._pairing, None
+        if attempt is None:
+            raise Refused(
+                Status.BAD_PARAMETER, "no pairing in progress: start again with PAIR_BEGIN"
+            )
+        try:
+            code = attempt.confirm(body.payload)
+        except HandshakeError as exc:
+            raise Refused(Status.BAD_PARAMETER, str(exc)) from None
+        state = self._fw.state
+        if state.host(attempt.host_id) is None and len(state.hosts) >= MAX_PAIRED_HOSTS:
+            attempt.reject()
+            raise Refused(
+                Status.STORAGE_FULL,
+                f"the key holds the most pairings it can ({MAX_PAIRED_HOSTS}): unpair a host first",
+            )
+        self._show(f"pairing code {code}: press the button if the host shows the same")
+
+        def accept() -> Body:
+            reply = attempt.accept()
+            pairing = attempt.pairing
+            current = self._fw.state
+            hosts = tuple(h for h in current.hosts if h.host_id != pairing.host_id)
+            host = PairedHost(pairing.host_id, pairing.pairing_key)
+            self._fw.commit(dataclasses.replace(current, hosts=(*hosts, host)))
+            self._show(None)
+            log.info("paired host %s", pairing.host_id.hex()[:8])
+            return HandshakeBody(reply)
+
+        def refuse() -> None:
+            attempt.reject()
+            self._show(None)
+
+        return _Wait(accept, refuse)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def _session_open(self, body: Body) -> Body:
+        assert isinstance(body, HandshakeBody)
+        if self.channel is not None and self._fw.handling_sealed:
+            raise Refused(
+                Status.BAD_PARAMETER, "SESSION_OPEN is sent in plaintext, outside a session"
+            )
+        state = self._fw.state
+
+        def lookup(host_id: bytes) -> bytes | None:
+            host = state.host(host_id)
+            return None if host is None else host.pairing_key
+
+        opening = SessionKey(
+            state.key_id, lookup, ephemeral_key=self._random(32), nonce=self._random(16)
+        )
+        try:
+            reply = opening.accept(body.payload)
+        except UnknownHostError as exc:
+            raise Refused(Status.ACCESS_DENIED, str(exc)) from None
+        except HandshakeError as exc:
+            raise Refused(Status.BAD_PARAMETER, str(exc)) from None
+        self.close_session("replaced by a new session")
+        self.channel = opening.channel
+        self.host_id = opening.host_id
+        self._fw.forget_last()
+        return HandshakeBody(reply)
+
+    def _unpair(self, body: Body) -> Body:
+        assert isinstance(body, UnpairRequest)
+        target = body.host_id if body.host_id is not None else self.host_id
+        state = self._fw.state
+        if target is None or state.host(target) is None:
+            shown = "?" if target is None else target.hex()
+            raise Refused(Status.NOT_FOUND, f"no paired host with id {shown}: see LIST_HOSTS")
+        hosts = tuple(h for h in state.hosts if h.host_id != target)
+        self._fw.commit(dataclasses.replace(state, hosts=hosts))
+        log.info("unpaired host %s", target.hex()[:8])
+        if target == self.host_id:
+            self.drop_after_reply = True
+        return Empty()
+
+    def _list_hosts(self, body: Body) -> Body:
+        return ListHostsResponse(
+            tuple(HostEntry(h.host_id, h.host_id == self.host_id) for h in self._fw.state.hosts)
+        )
+
+    # -- PIN -------------------------------------------------------------------------------
+
+    def _pin_set(self, body: Body) -> Body:
+        assert isinstance(body, PinSetRequest)
+        state = self._fw.state
+        if state.pin is not None:
+            raise Refused(Status.BAD_PARAMETER, "a PIN is already set: change it with PIN_CHANGE")
+        if not PIN_RETRIES_MIN <= body.max_retries <= PIN_RETRIES_MAX:
+            raise Refused(
+                Status.BAD_PARAMETER,
+                f"MAX_RETRIES is {body.max_retries}; it must be {PIN_RETRIES_MIN} to "
+                f"{PIN_RETRIES_MAX}",
+            )
+        record = self._record(body.pin, body.max_retries, "PIN")
+        self._fw.commit(dataclasses.replace(state, pin=record))
+        self.pin_verified = True
+        return Empty()
+
+    def _pin_verify(self, body: Body) -> Body:
+        assert isinstance(body, PinRequest)
+        self._check_pin(body.pin)
+        self.pin_verified = True
+        return Empty()
+
+    def _pin_change(self, body: Body) -> Body:
+        assert isinstance(body, PinChangeRequest)
+        state = self._fw.state
+        if state.pin is None:
+            raise Refused(Status.BAD_PARAMETER, "no PIN is set: set one with PIN_SET")
+        record = self._record(body.new_pin, state.pin.max_retries, "NEW_PIN")
+        self._check_pin(body.pin)
+        self._fw.commit(dataclasses.replace(self._fw.state, pin=record))
+        self.pin_verified = True
+        return Empty()
+
+    def _record(self, pin: str, max_retries: int, field: str) -> PinRecord:
+        try:
+            check_pin_format(pin)
+        except PinFormatError as exc:
+            raise Refused(Status.BAD_PARAMETER, f"{field}: {exc}") from None
+        salt = self._random(16)
+        digest = hash_pin(pin, salt, iterations=self.pin_iterations)
+        return PinRecord(salt, digest, self.pin_iterations, max_retries, max_retries)
+
+    def _check_pin(self, pin: str) -> None:
+        """Spend one retry (saved first, so a power cut cannot refund it), then compare."""
+        state = self._fw.state
+        record = state.pin
+        if record is None:
+            raise Refused(Status.BAD_PARAMETER, "no PIN is set: set one with PIN_SET")
+        left = record.retries_left - 1
+        spent = dataclasses.replace(record, retries_left=left)
+        self._fw.commit(dataclasses.replace(state, pin=spent))
+        try:
+            good = verify_pin(pin, record.salt, record.digest, iterations=record.iterations)
+        except PinFormatError:
+            good = False  # a malformed guess is still a guess
+        if good:
+            restored = dataclasses.replace(record, retries_left=record.max_retries)
+            self._fw.commit(dataclasses.replace(self._fw.state, pin=restored))
+            return
+        if left <= 0:
+            self._fw.commit(self.wiped())
+            self._fw.clock.clear()
+            self.drop_after_reply = True
+            log.warning("last wrong PIN: every credential and pairing erased")
+            raise Refused(
+                Status.PIN_LOCKED,
+                f"{record.max_retries} wrong PINs: the key erased every credential and "
+                "pairing; pair it again",
+                _retries(0),
+            )
+        raise Refused(Status.PIN_INVALID, f"wrong PIN: {left} attempts left", _retries(left))
+
+
+def _retries(left: int) -> Fields:
+    return Fields.of([(Tag.PIN_RETRIES, max(0, min(left, 0xFF)).to_bytes(1, "big"))])
