@@ -1,10 +1,12 @@
 """OTP calculate round trip over a real pty: simulator vs a bare pty echo, in the same run.
 
-Both servers run as subprocesses on a pty and use the same framing (COBS + CRC-32). The host
-writes the same OTP_CALCULATE request frame to each; the simulator answers with the code, the
-echo server with a message of exactly the size of the simulator's answer. Printed: p50 and p99
-of each and the ratio (goal: simulator p50 <= 3x the echo's), plus the same calculate through
-the full host stack (KeySession over SerialTransport) for reference.
+Both servers run as subprocesses on a pty and use the same framing (COBS + CRC-32). The key
+answers OTP commands only in an encrypted session, so the bench pairs with the simulated key's
+state file first, opens a session and sends sealed OTP_CALCULATE requests (sealed ahead of the
+clock, replies opened afterwards: the figure is the link plus the key's work). The echo server
+gets a frame of the same size and answers with one the size of the key's sealed answer. Printed:
+p50 and p99 of each and the ratio (goal: simulator p50 <= 3x the echo's), plus the calculate
+through the full host stack (KeySession over SerialTransport, host crypto included).
 
     python bench/serial_roundtrip.py [--rounds 2000]
 """
@@ -13,18 +15,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import serial
 
+from firmware_sim.paired import pair_state_file
 from firmware_sim.simulator import Simulator
-from keybridge.protocol.commands import OtpNameRequest, OtpPutRequest, SetTimeRequest
-from keybridge.protocol.constants import Command
+from keybridge.hostconfig import HostConfig
+from keybridge.protocol.commands import (
+    Body,
+    HandshakeBody,
+    OtpNameRequest,
+    OtpPutRequest,
+    SetTimeRequest,
+)
+from keybridge.protocol.constants import Command, Status
 from keybridge.protocol.framing import FrameDecoder, encode_frame
-from keybridge.protocol.messages import Request, encode_message
+from keybridge.protocol.messages import Request, Response, decode_message, encode_message
+from keybridge.protocol.secure import Pairing, SecureChannel, SessionHost
 from keybridge.session import KeySession
 
 ECHO_SERVER = r"""
@@ -43,8 +57,8 @@ while True:
 """
 
 
-def request(seq: int, command: Command, body: object) -> bytes:
-    return encode_message(Request(seq, command, body.to_fields()))  # type: ignore[attr-defined]
+def request(seq: int, command: Command, body: Body) -> bytes:
+    return encode_message(Request(seq, command, body.to_fields()))
 
 
 def round_trip(port: serial.Serial, frame: bytes) -> tuple[float, bytes]:
@@ -62,41 +76,59 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def measure_simulator(url: str, rounds: int) -> tuple[list[float], int]:
+def open_session(port: serial.Serial, pairing: Pairing) -> SecureChannel:
+    opening = SessionHost(pairing)
+    frame = encode_frame(request(1, Command.SESSION_OPEN, HandshakeBody(opening.request())))
+    reply = decode_message(round_trip(port, frame)[1])
+    assert isinstance(reply, Response) and reply.status == Status.OK, reply
+    return opening.finish(HandshakeBody.from_fields(reply.fields).payload)
+
+
+def sealed_call(port: serial.Serial, channel: SecureChannel, message: bytes) -> Response:
+    reply = decode_message(channel.open(round_trip(port, encode_frame(channel.seal(message)))[1]))
+    assert isinstance(reply, Response) and reply.status == Status.OK, reply
+    return reply
+
+
+def measure_simulator(url: str, pairing: Pairing, rounds: int) -> tuple[list[float], int, int]:
     with serial.serial_for_url(url, timeout=2) as port:
-        round_trip(
-            port, encode_frame(request(1, Command.SET_TIME, SetTimeRequest(int(time.time()))))
-        )
+        channel = open_session(port, pairing)
+        sealed_call(port, channel, request(2, Command.SET_TIME, SetTimeRequest(int(time.time()))))
         put = OtpPutRequest(name="bench", secret=b"12345678901234567890")
-        round_trip(port, encode_frame(request(2, Command.OTP_PUT, put)))
-        samples: list[float] = []
-        size = 0
-        for i in range(rounds + 50):
-            # A new sequence number each time: a repeated one would be answered from the cache.
-            frame = encode_frame(
-                request(3 + i % 60000, Command.OTP_CALCULATE, OtpNameRequest("bench"))
-            )
+        sealed_call(port, channel, request(3, Command.OTP_PUT, put))
+        # Sealed in order before timing; each with a new sequence number (a repeated one would
+        # be answered from the key's cache).
+        sealed = [
+            channel.seal(request(4 + i, Command.OTP_CALCULATE, OtpNameRequest("bench")))
+            for i in range(rounds + 50)
+        ]
+        frames = [encode_frame(message) for message in sealed]
+        samples, replies = [], []
+        for frame in frames:
             elapsed, reply = round_trip(port, frame)
-            size = len(reply)
-            if i >= 50:  # warm-up
-                samples.append(elapsed)
-    return samples, size
+            samples.append(elapsed)
+            replies.append(reply)
+    for reply in replies:  # every answer really was a code
+        answer = decode_message(channel.open(reply))
+        assert isinstance(answer, Response) and answer.status == Status.OK, answer
+    return samples[50:], len(sealed[0]), len(replies[-1])
 
 
-def measure_echo(size: int, rounds: int) -> list[float]:
+def measure_echo(request_size: int, reply_size: int, rounds: int) -> list[float]:
     process = subprocess.Popen(
-        [sys.executable, "-c", ECHO_SERVER, str(size)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", ECHO_SERVER, str(reply_size)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None
         url = process.stdout.readline().split()[1]
-        frame = encode_frame(request(3, Command.OTP_CALCULATE, OtpNameRequest("bench")))
+        frame = encode_frame(b"\x01" * request_size)  # the sealed request's size
         with serial.serial_for_url(url, timeout=2) as port:
             samples = [round_trip(port, frame)[0] for _ in range(rounds + 50)]
         return samples[50:]
     finally:
         process.terminate()
         process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
 
 
 async def measure_session(url: str, rounds: int) -> list[float]:
@@ -113,15 +145,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2000)
     rounds = parser.parse_args().rounds
-    with Simulator(extra_args=["-q"]) as sim:
-        sim_samples, size = measure_simulator(sim.url, rounds)
-        session_samples = asyncio.run(measure_session(sim.url, max(100, rounds // 4)))
-    echo_samples = measure_echo(size, rounds)
+    with tempfile.TemporaryDirectory(prefix="keybridge-bench-") as directory:
+        # This host's pairings live in the scratch directory, never in the user's config.
+        os.environ["KEYBRIDGE_CONFIG_DIR"] = directory
+        state = Path(directory) / "key.state"
+        config = HostConfig.load(directory)
+        pairing = config.pairing_for(pair_state_file(state, config))
+        assert pairing is not None
+        with Simulator(state=state, extra_args=["-q"]) as sim:
+            sim_samples, request_size, reply_size = measure_simulator(sim.url, pairing, rounds)
+            session_samples = asyncio.run(measure_session(sim.url, max(100, rounds // 4)))
+    echo_samples = measure_echo(request_size, reply_size, rounds)
 
     sim_p50, sim_p99 = percentiles(sim_samples)
     echo_p50, echo_p99 = percentiles(echo_samples)
     ses_p50, ses_p99 = percentiles(session_samples)
-    print(f"OTP calculate round trip over a pty, {rounds} rounds, reply {size} bytes")
+    print(
+        f"OTP calculate round trip over a pty, {rounds} rounds, sealed request {request_size}"
+        f" bytes, sealed reply {reply_size} bytes"
+    )
     print(f"  bare pty echo        p50 {echo_p50 * 1e6:8.0f} us   p99 {echo_p99 * 1e6:8.0f} us")
     print(f"  simulator (raw host) p50 {sim_p50 * 1e6:8.0f} us   p99 {sim_p99 * 1e6:8.0f} us")
     print(
