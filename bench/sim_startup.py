@@ -4,6 +4,11 @@ Printed: the interpreter's own start (``python -c pass``) as the baseline of thi
 simulator's start to READY on a pty and on TCP (goal: median <= 150 ms), and the resident
 memory (RSS) of one process serving 1 and 100 keys.
 
+An installed package has its bytecode cached (``__pycache__``); with ``PYTHONDONTWRITEBYTECODE``
+set, every start compiles keybridge's and firmware_sim's sources again. The bench measures with
+a warm cache kept in a scratch directory (``PYTHONPYCACHEPREFIX``; the source tree is not
+touched) and, for comparison, without one.
+
     python bench/sim_startup.py [--runs 20]
 """
 
@@ -15,14 +20,17 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 SERVE = [sys.executable, "-m", "firmware_sim", "serve", "-q", "--no-announce"]
+ENV: dict[str, str] = {}
+"""The environment of every measured process (set in main)."""
 
 
-def time_to_ready(args: list[str]) -> float:
+def time_to_ready(args: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env or ENV)
     assert process.stdout is not None
     line = process.stdout.readline()
     elapsed = time.perf_counter() - start
@@ -36,7 +44,7 @@ def time_to_ready(args: list[str]) -> float:
 
 def time_to_exit(args: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run(args, check=True)
+    subprocess.run(args, check=True, env=ENV)
     return time.perf_counter() - start
 
 
@@ -54,7 +62,9 @@ def rss_kib(pid: int) -> int:
 
 def serving_rss(keys: int) -> tuple[int, float]:
     start = time.perf_counter()
-    process = subprocess.Popen([*SERVE, "--keys", str(keys)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*SERVE, "--keys", str(keys)], stdout=subprocess.PIPE, text=True, env=ENV
+    )
     assert process.stdout is not None
     try:
         for _ in range(keys):
@@ -80,17 +90,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     runs = parser.parse_args().runs
-    baseline = [time_to_exit([sys.executable, "-c", "pass"]) for _ in range(runs)]
-    pty = [time_to_ready(SERVE) for _ in range(runs)]
-    tcp = [time_to_ready([*SERVE, "--link", "tcp:127.0.0.1:0"]) for _ in range(runs)]
+    with tempfile.TemporaryDirectory(prefix="keybridge-bench-") as cache:
+        ENV.update(os.environ, PYTHONPYCACHEPREFIX=cache)
+        ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+        time_to_ready(SERVE)  # fills the bytecode cache
+        baseline = [time_to_exit([sys.executable, "-c", "pass"]) for _ in range(runs)]
+        pty = [time_to_ready(SERVE) for _ in range(runs)]
+        tcp = [time_to_ready([*SERVE, "--link", "tcp:127.0.0.1:0"]) for _ in range(runs)]
+        uncached_env = {**ENV, "PYTHONDONTWRITEBYTECODE": "1"}
+        uncached_env.pop("PYTHONPYCACHEPREFIX")
+        uncached = [time_to_ready(SERVE, uncached_env) for _ in range(runs)]
+        one, _ = serving_rss(1)
+        hundred, elapsed = serving_rss(100)
     print(f"cold start, {runs} runs each ({os.cpu_count()} CPUs)")
-    print(f"  python -c pass          {summary(baseline)}")
-    print(f"  serve, pty, to READY    {summary(pty)}")
-    print(f"  serve, tcp, to READY    {summary(tcp)}")
+    print(f"  python -c pass                  {summary(baseline)}")
+    print(f"  serve, pty, to READY            {summary(pty)}")
+    print(f"  serve, tcp, to READY            {summary(tcp)}")
+    print(f"  serve, pty, no bytecode cache   {summary(uncached)}")
     ratio = statistics.median(pty) / statistics.median(baseline)
     print(f"  ratio serve(pty)/python median {ratio:.1f} x")
-    one, _ = serving_rss(1)
-    hundred, elapsed = serving_rss(100)
     print("memory (RSS) of one process")
     print(f"  1 key     {one / 1024:6.1f} MiB")
     print(
