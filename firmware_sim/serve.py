@@ -8,8 +8,8 @@ presses the button of every key that waits for it, SIGUSR2 declines (``--button 
 
 ``--keys N`` serves N independent keys: N ptys, or N TCP ports (``PORT``, ``PORT+1``, ...; port
 0 picks a free port for each). With ``--state FILE`` key 1 keeps its state in ``FILE``, key 2 in
-``FILE.2``, ... key N in ``FILE.N``; without it the state lives in a temporary directory that is
-removed at exit.
+``FILE.2``, ... key N in ``FILE.N`` (each with its device key beside it, ``FILE.N.devkey``);
+without it the state lives in a temporary directory that is removed at exit.
 
 This module is the library side of the command; a host CLI may call :func:`main` or build a
 :class:`KeyServer` itself.
