@@ -232,7 +232,12 @@ class Firmware:
         if raw[:1] != bytes([MessageType.SEALED]):
             self.handling_sealed = False
             self._limit = MAX_MESSAGE
-            return self._dispatch(raw, None)
+            out = self._dispatch(raw, None)
+            if self.security.channel is not None and not _opens_or_pairs(raw, out):
+                # A host in a session sends everything sealed: a plaintext message now is a
+                # tampered frame (its type byte changed) or someone else's, so the session ends.
+                self.security.close_session("a plaintext message arrived inside the session")
+            return out
         channel = self.security.channel
         if channel is None:
             detail = "no encrypted session: open one with SESSION_OPEN (pair this host first)"
@@ -471,6 +476,17 @@ def _guess_header(raw: bytes) -> tuple[int, int]:
 def _response(seq: int, command: int, status: Status, detail: str | None = None) -> bytes:
     fields = Fields() if detail is None else Fields.of([(Tag.DETAIL, _clip(detail))])
     return encode_message(Response(seq, command, status, fields))
+
+
+_HANDSHAKES = frozenset({Command.PAIR_BEGIN, Command.PAIR_CONFIRM, Command.SESSION_OPEN})
+
+
+def _opens_or_pairs(raw: bytes, out: list[bytes]) -> bool:
+    """The plaintext ``raw`` was a pairing or session-open request the key accepted."""
+    if len(raw) < 4 or raw[0] != MessageType.REQUEST or raw[3] not in _HANDSHAKES or not out:
+        return False
+    first = out[0]
+    return first[0] == MessageType.KEEPALIVE or (len(first) >= 5 and first[4] == Status.OK)
 
 
 def _refused(seq: int, command: int, refused: Refused) -> bytes:

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from keybridge.errors import (
     InvalidInputError,
@@ -396,12 +396,10 @@ class KeySession:
             answer = confirm(host.code)
             matched = bool(await answer) if inspect.isawaitable(answer) else bool(answer)
         except BaseException:
-            waiting.cancel()
+            await _abandon(waiting)
             raise
         if not matched:
-            waiting.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await waiting
+            await _abandon(waiting)
             raise PairingRejectedError(
                 "pairing cancelled: the codes did not match; do not press the button on the "
                 "key (it gives up after 15 s), then pair again"
@@ -627,6 +625,16 @@ class KeySession:
         request = OtpTypeRequest(name=name, enter=enter, layout=_check_layout(layout))
         body = await self._call(Command.OTP_TYPE, request, OtpTypeResponse)
         return Typed(_split_reports(body.reports), body.layout)
+
+
+async def _abandon(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it is over (a cancellation can be lost when the awaited
+    answer arrives at the same moment, so it is repeated)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    if not task.cancelled():
+        task.exception()  # retrieved: an error of an abandoned request is not reported
 
 
 def _check_name(name: str) -> None:
