@@ -46,11 +46,23 @@ def _countdown(reason: int, ms_left: int) -> None:
 
 
 @asynccontextmanager
-async def open_key(*, set_time: bool = True) -> AsyncIterator[KeySession]:
-    """Connect to the key named by ``--device`` (or the only one attached)."""
+async def open_key(*, set_time: bool = True, pin: bool | None = None) -> AsyncIterator[KeySession]:
+    """Connect to the key named by ``--device`` (or the only one attached).
+
+    The connection opens an encrypted session when this host is paired with the key. With a
+    PIN set on the key, the PIN is asked for (without echo) and verified for this session when
+    ``pin`` is true; by default, for the ``otp`` commands.
+    """
     from keybridge.discovery import resolve_device
     from keybridge.session import KeySession
 
     url = resolve_device(settings().device)
     async with KeySession.connect(url, set_time=set_time, on_keepalive=_countdown) as key:
+        if pin is None:
+            pin = " otp " in f" {click.get_current_context().command_path} "
+        if pin and key.encrypted and key.key_info is not None and key.key_info.pin_set:
+            entered = await asyncio.to_thread(
+                click.prompt, "PIN", hide_input=True, err=True, type=str
+            )
+            await key.pin_verify(entered)
         yield key

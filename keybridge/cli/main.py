@@ -25,6 +25,9 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "hes": ("keybridge.cli.cmd_hes", "hes", "Drive the HES two-factor model on a SQLite file."),
     "sim": ("keybridge.cli.cmd_sim", "sim", "Run a simulated key."),
     "demo": ("keybridge.cli.cmd_demo", "demo", "Run the end-to-end story on a simulated key."),
+    "pair": ("keybridge.cli.cmd_security", "pair", "Pair this host with a key (button press)."),
+    "unpair": ("keybridge.cli.cmd_security", "unpair", "Remove a host's pairing from the key."),
+    "pin": ("keybridge.cli.cmd_security", "pin", "Set, change or check the key's PIN."),
 }
 
 
