@@ -9,7 +9,9 @@ and fsyncs the directory, so a power cut at any instant leaves the old or the ne
 mix. A file that is truncated, corrupt, foreign or from a newer format is refused with a
 :class:`FlashError`; the key never silently starts empty over someone's data.
 
-Secrets pass through one :class:`SecretCodec` (base64 today); encryption at rest plugs in there.
+Secrets (OTP secrets, pairing keys, the PIN hash) pass through one :class:`SecretCodec`: plain
+base64 by default (in-memory keys, tests), sealed under a device key kept in its own file for
+the simulator (:mod:`firmware_sim.device_key`), so the state file alone reveals no secret.
 """
 
 from __future__ import annotations
