@@ -166,8 +166,13 @@ class Channel:
         if secure is None:
             return None if isinstance(message, Sealed) else message
         if isinstance(message, Sealed):
+            envelope = message.envelope
+            if envelope[1:5] != secure.session_id and len(envelope) >= 5:
+                # A late answer from an earlier session (after a reconnect): not ours to judge.
+                log.debug("skipping a sealed message of another session")
+                return None
             # A frame that does not open raises (SecureChannelError): the session is over.
-            return decode_message(secure.open(message.envelope))
+            return decode_message(secure.open(envelope))
         if isinstance(message, Response) and message.status == Status.ACCESS_DENIED:
             detail_raw = message.fields.get(Tag.DETAIL)
             detail = detail_raw.decode("utf-8", "replace") if detail_raw else "no detail"

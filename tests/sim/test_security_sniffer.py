@@ -94,6 +94,7 @@ async def test_the_capture_holds_no_secret_and_its_replay_executes_nothing(
 ) -> None:
     sim = make_simulator(pair=False)
     sniffer = await capture_session(sim.url)
+    assert "key display: pairing code" in sim.log_text()  # what the key showed the user
     capture = b"".join(sniffer.sent + sniffer.received)
     sealed = [m for m in sniffer.sent if m[0] == MessageType.SEALED]
     assert len(sealed) >= 8  # the OTP traffic really went through the session

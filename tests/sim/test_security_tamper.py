@@ -16,7 +16,7 @@ from firmware_sim.links.memory import MemoryTransport
 from firmware_sim.paired import SecureLink, pair_firmware
 from keybridge.hostconfig import HostConfig
 from keybridge.protocol.commands import OtpNameRequest, OtpPutRequest
-from keybridge.protocol.constants import Command, MessageType, Status, Tag
+from keybridge.protocol.constants import Command, MessageType, OtpKind, Status, Tag
 from keybridge.protocol.messages import Request, Response, decode_message, encode_message
 from keybridge.protocol.secure import SecureChannelError
 from keybridge.protocol.status import AccessDeniedError
@@ -92,6 +92,23 @@ def test_reordered_frames_are_rejected() -> None:
     assert firmware.state == state and not firmware.in_session
 
 
+def test_a_retry_is_sealed_again_and_answered_from_the_cache() -> None:
+    firmware, link = stocked()
+    put = OtpPutRequest("ctr", SECRET, kind=OtpKind.HOTP).to_fields()
+    assert _status(link.handle(encode_message(Request(8, Command.OTP_PUT, put)))) == Status.OK
+    name = OtpNameRequest("ctr").to_fields()
+    calculate = encode_message(Request(9, Command.OTP_CALCULATE, name))
+    first = link.handle(calculate)
+    assert firmware.state.credentials[1].counter == 1
+    state = firmware.state
+    again = link.handle(calculate)  # the same seq and plaintext, sealed under a new counter
+    assert again == first and link.sent[-1] != link.sent[-2]
+    assert link.received[-1] != link.received[-2]  # the cached answer was sealed afresh
+    assert firmware.state == state and firmware.in_session
+    # Resending the very same sealed bytes instead is a replay.
+    assert_rejected(firmware, link, link.sent[-1])
+
+
 def test_a_frame_of_another_session_is_rejected() -> None:
     firmware, link = stocked()
     old = link.channel
@@ -109,7 +126,7 @@ class TamperReplies(MemoryTransport):
 
     def _deliver(self, messages: list[bytes]) -> None:
         if self.armed:
-            messages = [bytes([m[0]]) + bytes([m[1] ^ 0x80]) + m[2:] for m in messages]
+            messages = [m[:-1] + bytes([m[-1] ^ 0x80]) for m in messages]  # the tag
             self.armed = False
         super()._deliver(messages)
 
