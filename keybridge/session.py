@@ -286,6 +286,7 @@ class KeySession:
         retries: int = 3,
         on_keepalive: KeepaliveCallback | None = None,
         config: HostConfig | None = None,
+        secure: bool = True,
     ) -> AsyncIterator[KeySession]:
         """Open the key at ``url``, check its version, open a session if paired, set its
         clock; close on exit."""
@@ -298,6 +299,7 @@ class KeySession:
                 retries=retries,
                 on_keepalive=on_keepalive,
                 config=config,
+                secure=secure,
             )
 
     @classmethod
@@ -311,11 +313,12 @@ class KeySession:
         retries: int = 3,
         on_keepalive: KeepaliveCallback | None = None,
         config: HostConfig | None = None,
+        secure: bool = True,
     ) -> KeySession:
         """A session on an already open transport, after the same checks as :meth:`connect`."""
         channel = Channel(transport, timeout=timeout, retries=retries, on_keepalive=on_keepalive)
         session = cls(channel, config=config)
-        await session.start(set_time=set_time, force_time=force_time)
+        await session.start(set_time=set_time, force_time=force_time, secure=secure)
         return session
 
     @property
@@ -331,12 +334,17 @@ class KeySession:
     def on_keepalive(self, callback: KeepaliveCallback | None) -> None:
         self.channel.on_keepalive = callback
 
-    async def start(self, *, set_time: bool = True, force_time: bool = False) -> KeyInfo:
+    async def start(
+        self, *, set_time: bool = True, force_time: bool = False, secure: bool = True
+    ) -> KeyInfo:
         """Check the key's protocol version; if this host is paired with the key, open an
-        encrypted session and set the key's clock in it. Returns the key's info."""
+        encrypted session and set the key's clock in it. Returns the key's info.
+
+        ``secure=False`` reads the info only (to pair again over a pairing the key lost).
+        """
         info = await self.info()
         self.key_info = info
-        pairing = self.config.pairing_for(info.serial)
+        pairing = self.config.pairing_for(info.serial) if secure else None
         if pairing is None:
             log.info("%s (%s) is not paired with this host", self.description, info.serial)
             return info

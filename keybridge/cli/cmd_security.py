@@ -26,7 +26,8 @@ def pair(yes: bool) -> None:
     """Pair this host with the key: compare the 6-digit codes, then press the key's button."""
 
     async def go() -> dict[str, Any]:
-        async with open_key(set_time=False, pin=False) as key:
+        # No session first: a pairing the key has lost must not stand in the way of a new one.
+        async with open_key(set_time=False, pin=False, secure=False) as key:
             answered = asyncio.Event()
             countdown = key.on_keepalive
 

@@ -46,7 +46,9 @@ def _countdown(reason: int, ms_left: int) -> None:
 
 
 @asynccontextmanager
-async def open_key(*, set_time: bool = True, pin: bool | None = None) -> AsyncIterator[KeySession]:
+async def open_key(
+    *, set_time: bool = True, pin: bool | None = None, secure: bool = True
+) -> AsyncIterator[KeySession]:
     """Connect to the key named by ``--device`` (or the only one attached).
 
     The connection opens an encrypted session when this host is paired with the key. With a
@@ -57,7 +59,9 @@ async def open_key(*, set_time: bool = True, pin: bool | None = None) -> AsyncIt
     from keybridge.session import KeySession
 
     url = resolve_device(settings().device)
-    async with KeySession.connect(url, set_time=set_time, on_keepalive=_countdown) as key:
+    async with KeySession.connect(
+        url, set_time=set_time, on_keepalive=_countdown, secure=secure
+    ) as key:
         if pin is None:
             pin = " otp " in f" {click.get_current_context().command_path} "
         if pin and key.encrypted and key.key_info is not None and key.key_info.pin_set:

@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 from firmware_sim.simulator import Simulator
 from keybridge.cli.main import cli
 from keybridge.hostconfig import HostConfig
+from keybridge.protocol.secure import Pairing
 
 MakeSimulator = Callable[..., Simulator]
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -22,7 +23,7 @@ def invoke(url: str, *args: str, input: str | None = None) -> Result:
 
 def test_pair_then_use_then_unpair(make_simulator: MakeSimulator) -> None:
     # The user declines on the key at the first pairing, and presses at the second.
-    sim = make_simulator(pair=False, clock="fixed:59", button="scripted:deny,press")
+    sim = make_simulator(pair=False, clock="fixed:59", button="scripted:deny,press,press")
     url = sim.url
     refused = invoke(url, "otp", "list")
     assert refused.exit_code == 1
@@ -42,6 +43,16 @@ def test_pair_then_use_then_unpair(make_simulator: MakeSimulator) -> None:
     code = invoke(url, "--json", "otp", "code", "site")
     assert code.exit_code == 0, code.output
     assert json.loads(code.stdout)["code"] == pyotp.TOTP(SECRET).at(59)
+
+    # A pairing the key no longer accepts (here: a damaged pairing key) says what to do, and
+    # pairing again replaces it.
+    config = HostConfig.load()
+    [stored] = config.keys
+    config.add(stored.serial, Pairing(config.host_id, stored.key_id, bytes(32)))
+    stale = invoke(url, "otp", "list")
+    assert stale.exit_code == 4 and "pair again with `keybridge pair`" in stale.output
+    assert invoke(url, "pair", input="y\n").exit_code == 0
+    assert invoke(url, "otp", "list").exit_code == 0
 
     hosts = invoke(url, "--json", "unpair", "--list")
     assert [h["this_host"] for h in json.loads(hosts.stdout)] == [True]
