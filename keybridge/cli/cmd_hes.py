@@ -77,23 +77,13 @@ def enable_otp(email: str, qr: bool) -> None:
             f"URI: {setup.uri}",
         ]
         if qr:
-            lines += ["", _terminal_qr(setup.uri)]
+            from keybridge.otp.qr import terminal_qr
+
+            lines += ["", terminal_qr(setup.uri)]
         lines += ["", f"Then confirm with: keybridge hes confirm-otp {email} CODE"]
         return "\n".join(lines)
 
     report(setup, text)
-
-
-def _terminal_qr(data: str) -> str:
-    try:
-        import segno
-    except ImportError:
-        return "(install keybridge[qr] to see the QR code here)"
-    import io
-
-    buffer = io.StringIO()
-    segno.make(data, error="m").terminal(out=buffer, compact=True)
-    return buffer.getvalue().rstrip("\n")
 
 
 @hes.command("confirm-otp")

@@ -1,5 +1,6 @@
-"""HES's login page as a keyboard target: the key types into it, as into the real page.
+"""HES's pages as keyboard targets: the key types into them, as into the real pages.
 
+:class:`OtpSetupForm` models the verification-code field of "Add OTP App" (Profile);
 :class:`LoginForm` models the two steps of the HES sign-in page. Text typed into it (by a
 :class:`~keybridge.keyboard.SinkBackend` whose callback is :meth:`LoginForm.type`) fills the
 focused field; Enter submits. Tests and the demo use it to check that the keystrokes the key
@@ -12,7 +13,34 @@ from keybridge.errors import InvalidStateError
 from keybridge.hes.model import Hes
 from keybridge.hes.types import LoginStatus, LoginStep
 
-__all__ = ["LoginForm"]
+__all__ = ["LoginForm", "OtpSetupForm"]
+
+
+class OtpSetupForm:
+    """The "Add OTP App" page of one user: the key is shown, the verification code typed."""
+
+    def __init__(self, hes: Hes, email: str) -> None:
+        self._hes = hes
+        self.email = email
+        self.setup = hes.begin_otp_setup(email)
+        """The key and URI the page shows (a reset OTP app shows its new key the same way)."""
+        self.field = ""
+        self.recovery_codes: list[str] | None = None
+        """What "Verify" returned: the codes issued now (``[]`` when kept); None before."""
+
+    def type(self, text: str) -> None:
+        """Keystrokes into the verification-code field; a newline presses Enter (Verify)."""
+        for char in text:
+            if char == "\n":
+                self.verify()
+            else:
+                self.field += char
+
+    def verify(self) -> list[str]:
+        """Click "Verify" with what the field holds; raises ``InvalidCodeError`` if wrong."""
+        code, self.field = self.field, ""
+        self.recovery_codes = self._hes.confirm_otp_setup(self.email, code)
+        return self.recovery_codes
 
 
 class LoginForm:

@@ -1,7 +1,8 @@
-"""Reading an ``otpauth://`` URI from a QR code image (screenshot or photo).
+"""QR codes of ``otpauth://`` URIs: read from an image (screenshot or photo), drawn in a terminal.
 
-Decoding uses zxing-cpp (a maintained, fast C++ decoder with Python bindings) and Pillow, both in
-the optional ``qr`` extra; without them the error says how to install them.
+Decoding uses zxing-cpp (a maintained, fast C++ decoder with Python bindings) and Pillow, drawing
+uses segno; all are in the optional ``qr`` extra. Without them the error (or the placeholder
+text) says how to install them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from pathlib import Path
 
 from keybridge.errors import InvalidInputError, KeybridgeError
 
-__all__ = ["MissingQrSupportError", "read_otpauth_qr"]
+__all__ = ["MissingQrSupportError", "read_otpauth_qr", "terminal_qr"]
+
+QR_MISSING_HINT = "(install keybridge[qr] to see the QR code here)"
 
 
 class MissingQrSupportError(KeybridgeError):
@@ -44,3 +47,17 @@ def read_otpauth_qr(path: str | Path) -> str:
     if len(set(uris)) > 1:
         raise InvalidInputError(f"{path} holds {len(uris)} OTP QR codes: crop it to one")
     return uris[0]
+
+
+def terminal_qr(data: str) -> str:
+    """``data`` as a QR code drawn with block characters, two modules per line (fits in 40
+    lines for an HES URI); a one-line hint when segno is not installed."""
+    try:
+        import segno
+    except ImportError:
+        return QR_MISSING_HINT
+    import io
+
+    buffer = io.StringIO()
+    segno.make(data, error="m").terminal(out=buffer, compact=True)
+    return buffer.getvalue().rstrip("\n")

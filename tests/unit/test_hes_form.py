@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from keybridge.errors import InvalidStateError
+from keybridge.errors import InvalidCodeError, InvalidStateError
 from keybridge.hes import Hes
-from keybridge.hes.form import LoginForm
+from keybridge.hes.form import LoginForm, OtpSetupForm
 from keybridge.otp import totp
 from keybridge.otp.secret import decode_secret
 
@@ -52,3 +52,37 @@ def test_typing_before_the_password_step_is_refused(hes: Hes) -> None:
     form = LoginForm(hes)
     with pytest.raises(InvalidStateError, match="not at the one-time-password step"):
         form.type("123456\n")
+
+
+def test_setup_form_typed_code_with_enter_enables_2fa() -> None:
+    model = Hes(":memory:", clock=lambda: NOW, password_cost=2)
+    model.create_user("new@example.com", "pw")
+    form = OtpSetupForm(model, "new@example.com")
+    assert len(form.setup.key) == 32
+    form.type(totp(decode_secret(form.setup.key), NOW))
+    assert form.recovery_codes is None and not model.is_2fa_enabled("new@example.com")
+    form.type("\n")
+    assert model.is_2fa_enabled("new@example.com")
+    assert form.recovery_codes is not None and len(form.recovery_codes) == 10
+    assert form.field == ""
+
+
+def test_setup_form_wrong_code_leaves_2fa_off() -> None:
+    model = Hes(":memory:", clock=lambda: NOW, password_cost=2)
+    model.create_user("new@example.com", "pw")
+    form = OtpSetupForm(model, "new@example.com")
+    wrong = f"{(int(totp(decode_secret(form.setup.key), NOW)) + 1) % 10**6:06d}"
+    with pytest.raises(InvalidCodeError):
+        form.type(wrong + "\n")
+    assert not model.is_2fa_enabled("new@example.com")
+    assert form.recovery_codes is None
+
+
+def test_setup_form_after_reset_shows_the_new_key_and_keeps_codes(hes: Hes) -> None:
+    email = "admin@example.com"
+    new = hes.reset_otp_app(email)
+    form = OtpSetupForm(hes, email)
+    assert form.setup.key == new.key != hes._demo_key  # type: ignore[attr-defined]
+    form.type(totp(decode_secret(new.key), NOW) + "\n")
+    assert form.recovery_codes == []
+    assert hes.recovery_codes_left(email) == 10
