@@ -293,6 +293,7 @@ class BleKeyPeripheral:
             return
         if message is not None:
             self.stats.messages_in += 1
+            log.debug("%s: < %s", self.name, message.hex(" "))
             state.inbox.put_nowait(message)
 
     async def _serve(self, connection: Connection, state: _ConnectionState) -> None:
@@ -318,6 +319,7 @@ class BleKeyPeripheral:
     async def _notify(self, connection: Connection, message: bytes) -> None:
         assert self.device is not None and self._tx_char is not None
         size = connection.att_mtu - 3
+        log.debug("%s: > %s", self.name, message.hex(" "))
         for part in fragment(message, size):
             self.stats.att_out += 1
             await self.device.notify_subscriber(connection, self._tx_char, part)

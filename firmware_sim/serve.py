@@ -46,7 +46,7 @@ class ServeOptions:
     """What ``serve`` runs; :func:`parse_args` builds it from the command line."""
 
     link: str = "pty"
-    """``pty`` or ``tcp``."""
+    """``pty``, ``tcp``, ``ble-virtual`` or ``ble:TRANSPORT`` (see ``links.ble_serving``)."""
     host: str = "127.0.0.1"
     port: int = 0
     state: Path | None = None
@@ -69,8 +69,14 @@ def parse_link(spec: str) -> tuple[str, str, int]:
     kind, _, rest = spec.partition(":")
     if kind == "pty" and not rest:
         return "pty", "", 0
+    if kind in ("ble", "ble-virtual"):
+        from firmware_sim.links.ble_serving import parse_ble_link
+
+        return parse_ble_link(spec), "", 0
     if kind != "tcp":
-        raise InvalidInputError(f"unknown link {spec!r}: use pty or tcp:HOST:PORT")
+        raise InvalidInputError(
+            f"unknown link {spec!r}: use pty, tcp:HOST:PORT, ble-virtual or ble:TRANSPORT"
+        )
     host, sep, port_text = rest.rpartition(":")
     if not sep:
         host, port_text = "", rest
@@ -87,7 +93,7 @@ def parse_link(spec: str) -> tuple[str, str, int]:
 
 
 PROG = "python -m firmware_sim serve"
-USAGE = f"""usage: {PROG} [--link pty|tcp:HOST:PORT] [--state FILE]
+USAGE = f"""usage: {PROG} [--link pty|tcp:HOST:PORT|ble-virtual|ble:TRANSPORT] [--state FILE]
     [--clock real|fixed:UNIX|offset:SECONDS] [--button auto|deny|manual|scripted:STEPS]
     [--keys N] [-v | -q] [--no-announce]
 
@@ -95,6 +101,10 @@ Serve simulated keys; prints 'READY <device URL>' on stdout per key once it acce
 
   --link pty            serve on a new pty (default); the URL is its device path
   --link tcp:HOST:PORT  serve on TCP; port 0 picks a free port (one client at a time per key)
+  --link ble-virtual    serve as BLE peripherals on a virtual radio other processes join; the
+                        URL is ble://ADDRESS?hci=tcp-client:127.0.0.1:PORT
+  --link ble:TRANSPORT  serve one key as a real BLE peripheral on a Bumble HCI transport
+                        (e.g. ble:usb:0); the URL is ble://ADDRESS
   --state FILE          state file; key N of --keys uses FILE.N (default: a temporary directory)
   --clock SPEC          real (default, set by the host), fixed:UNIX or offset:SECONDS
   --button SPEC         auto (default), deny, manual (SIGUSR1 presses, SIGUSR2 declines)
@@ -315,6 +325,10 @@ class KeyServer:
 def serve(options: ServeOptions, *, stdout: TextIO | None = None) -> int:
     """Run keys until SIGINT/SIGTERM; prints the READY lines. Returns the exit status."""
     out = stdout if stdout is not None else sys.stdout
+    if options.link.startswith("ble"):
+        from firmware_sim.links.ble_serving import serve_ble_keys
+
+        return serve_ble_keys(options, make_firmware, stdout=out)
     server = KeyServer(options)
     try:
         urls = server.start()
