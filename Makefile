@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m keybridge.demo
+	$(BIN)/keybridge demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
