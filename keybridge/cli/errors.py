@@ -27,6 +27,12 @@ class ExitCode(IntEnum):
 
 
 def exit_code_for(error: KeybridgeError) -> ExitCode:
+    from keybridge.protocol.secure.errors import PairingRejectedError, SessionOpenError
+
+    # A declined pairing, and a key that does not accept this host's pairing (unpaired, reset,
+    # or a stale pairing key), are refusals the user acts on (pair again), not protocol faults.
+    if isinstance(error, PairingRejectedError | SessionOpenError):
+        return ExitCode.REFUSED
     if isinstance(error, InvalidInputError):
         return ExitCode.BAD_INPUT
     if isinstance(error, TransportError):

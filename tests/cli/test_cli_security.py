@@ -30,7 +30,7 @@ def test_pair_then_use_then_unpair(make_simulator: MakeSimulator) -> None:
     assert "pair this host with `keybridge pair` first" in refused.output
 
     declined = invoke(url, "pair", input="n\n")
-    assert declined.exit_code == 4 and "did not match" in declined.output
+    assert declined.exit_code == 1 and "did not match" in declined.output
     assert HostConfig.load().keys == []
 
     paired = invoke(url, "pair", input="y\n")
@@ -50,7 +50,7 @@ def test_pair_then_use_then_unpair(make_simulator: MakeSimulator) -> None:
     [stored] = config.keys
     config.add(stored.serial, Pairing(config.host_id, stored.key_id, bytes(32)))
     stale = invoke(url, "otp", "list")
-    assert stale.exit_code == 4 and "pair again with `keybridge pair`" in stale.output
+    assert stale.exit_code == 1 and "pair again with `keybridge pair`" in stale.output
     assert invoke(url, "pair", input="y\n").exit_code == 0
     assert invoke(url, "otp", "list").exit_code == 0
 
