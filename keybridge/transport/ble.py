@@ -1,6 +1,6 @@
 """BLE transport on bleak: scan, connect, fragment, reassemble, reconnect.
 
-Device URLs (see ``docs/ble.md``)::
+Device URLs (see ``docs/protocol.md`` section 7)::
 
     ble://ADDRESS            the key at this address (on macOS: the CoreBluetooth UUID)
     ble:NAME                 the key advertising this local name
