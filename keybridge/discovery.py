@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,11 @@ def registry_dir() -> Path:
         return Path(override)
     from platformdirs import user_runtime_dir
 
-    return Path(user_runtime_dir("keybridge")) / "simulators"
+    # Without XDG_RUNTIME_DIR platformdirs falls back to a directory under /tmp and warns; the
+    # fallback serves as well, and the warning would show on every command without --device.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Path(user_runtime_dir("keybridge")) / "simulators"
 
 
 def announce_simulator(url: str, serial: str) -> Path:

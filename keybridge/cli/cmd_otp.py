@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
-from keybridge.cli.common import open_key, report, run
+from keybridge.cli.common import open_key, report, run, settings
 from keybridge.errors import InvalidInputError
 from keybridge.otp import Algorithm
 
@@ -33,7 +34,35 @@ class _Credential:
     counter: int
 
 
+def _canonical_layout(layout: str | None) -> str | None:
+    """The layout id the key knows ("gb" -> "uk"); a clear error before anything reaches the key."""
+    if layout is None:
+        return None
+    from keybridge.keyboard import get_layout
+
+    return get_layout(layout).id
+
+
 def _credential_from_options(
+    secret: str | None,
+    uri: str | None,
+    qr: Path | None,
+    digits: int | None,
+    period: int | None,
+    algorithm: str | None,
+    hotp: bool,
+    counter: int | None,
+) -> _Credential:
+    # A short key is accepted with a warning: show it as one line, not as a Python warning.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cred = _parse_credential(secret, uri, qr, digits, period, algorithm, hotp, counter)
+    for warning in caught:
+        click.echo(f"Warning: {warning.message}", err=True)
+    return cred
+
+
+def _parse_credential(
     secret: str | None,
     uri: str | None,
     qr: Path | None,
@@ -118,25 +147,31 @@ def add(
     cred = _credential_from_options(secret, uri, qr, digits, period, algorithm, hotp, counter)
     if issuer and not name.startswith(f"{issuer}:"):
         name = f"{issuer}:{name}"
-    if layout is not None:
-        from keybridge.keyboard import get_layout
-
-        get_layout(layout)  # a clear error before anything reaches the key
+    layout = _canonical_layout(layout)
 
     async def go() -> None:
+        from keybridge.protocol.status import AlreadyExistsError
+
         async with open_key() as key:
-            await key.otp_put(
-                name,
-                cred.key,
-                kind=cred.kind,
-                algorithm=cred.algorithm,
-                digits=cred.digits,
-                period=cred.period,
-                counter=cred.counter,
-                require_button=touch,
-                layout=layout,
-                overwrite=force,
-            )
+            try:
+                await key.otp_put(
+                    name,
+                    cred.key,
+                    kind=cred.kind,
+                    algorithm=cred.algorithm,
+                    digits=cred.digits,
+                    period=cred.period,
+                    counter=cred.counter,
+                    require_button=touch,
+                    layout=layout,
+                    overwrite=force,
+                )
+            except AlreadyExistsError as exc:
+                raise AlreadyExistsError(
+                    exc.status,
+                    f"{name!r} is already on the key: pick another name, or replace it with"
+                    " --force",
+                ) from None
 
     run(go())
     report({"name": name, "stored": True}, lambda _: f"Stored {name} on the key.")
@@ -198,9 +233,12 @@ def code(name: str) -> None:
 )
 def type_(name: str, enter: bool, layout: str | None, backend: str) -> None:
     """Have the key type the current code for NAME."""
-    from keybridge.keyboard import get_backend, get_layout
+    from keybridge.keyboard import SinkBackend, get_backend, get_layout
 
-    sink = get_backend(backend)
+    layout = _canonical_layout(layout)
+    # With --json, what stdout would show goes into the JSON result instead.
+    to_json = backend == "stdout" and settings().as_json
+    sink = SinkBackend() if to_json else get_backend(backend)
 
     async def go() -> Any:
         async with open_key() as key:
@@ -209,11 +247,11 @@ def type_(name: str, enter: bool, layout: str | None, backend: str) -> None:
         return typed
 
     typed = run(go())
-    if backend != "stdout":
-        report(
-            {"name": name, "typed": True, "layout": typed.layout, "keystrokes": len(typed.reports)},
-            lambda _: f"Typed the code for {name}.",
-        )
+    result = {"name": name, "typed": True, "layout": typed.layout, "keystrokes": len(typed.reports)}
+    if isinstance(sink, SinkBackend):
+        report({**result, "text": sink.text})
+    elif backend != "stdout":
+        report(result, lambda _: f"Typed the code for {name}.")
 
 
 @otp.command("delete")

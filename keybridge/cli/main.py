@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from keybridge.cli.errors import exit_code_for
+from keybridge.cli.errors import ExitCode, exit_code_for
 from keybridge.errors import KeybridgeError
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
@@ -67,6 +68,10 @@ class LazyGroup(click.Group):
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("error details", exc_info=exc)
             raise CliError(exc) from exc
+        except KeyboardInterrupt:
+            # Ctrl-C while waiting for the key: the documented exit code, not click's "Aborted!".
+            click.echo("\nInterrupted.", err=True)
+            raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, _COMMANDS[name][2]) for name in sorted(_COMMANDS)]
@@ -96,8 +101,20 @@ def cli(ctx: click.Context, device: str | None, as_json: bool, verbose: int) -> 
         configure_logging(verbose)
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI (the ``keybridge`` console script)."""
+    warnings.showwarning = _show_warning  # one line for the user, not a source location
     cli.main(args=argv, prog_name="keybridge")
 
 
