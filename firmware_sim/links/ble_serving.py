@@ -70,7 +70,13 @@ def parse_ble_link(spec: str) -> str:
     if kind != "ble":
         raise InvalidInputError(f"unknown link {spec!r}: use ble-virtual or ble:TRANSPORT")
     # Bumble specs may start with [metadata]; the scheme follows it.
-    bare = transport.split("]", 1)[1] if transport.startswith("[") else transport
+    bare = transport
+    if transport.startswith("["):
+        metadata, closed, bare = transport.partition("]")
+        if not closed:
+            raise InvalidInputError(
+                f"link {spec!r}: {metadata!r} opens metadata without ']' (ble:[KEY=VALUE]TRANSPORT)"
+            )
     scheme, _, rest = bare.partition(":")
     if not bare:
         raise InvalidInputError(

@@ -68,7 +68,7 @@ async def test_second_process_pairs_stores_calculates_types(simulator: Simulator
 
 
 def test_bad_transport_spec_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    for spec in ("ble:nope:0", "ble:usb", "ble:", "ble-virtual:9"):
+    for spec in ("ble:nope:0", "ble:usb", "ble:", "ble:[driver=x", "ble-virtual:9"):
         with pytest.raises(SystemExit) as exit_info:
             serve_main(["serve", "--link", spec])
         assert exit_info.value.code == 2
