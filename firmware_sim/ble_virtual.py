@@ -174,39 +174,6 @@ class VirtualRadio:
         self.keys.clear()
 
 
-class VirtualKeyServer:
-    """A key on its own virtual radio, reachable from other processes (``--link ble-virtual``)."""
-
-    def __init__(self, radio: VirtualRadio, key: BleKeyPeripheral, relay: HciRelayServer) -> None:
-        self.radio = radio
-        self.key = key
-        self.relay = relay
-
-    @property
-    def url(self) -> str:
-        """The device URL for the ``READY`` line."""
-        return ble_url(self.key.address, self.relay.hci_spec)
-
-    async def close(self) -> None:
-        """Stop the key and the relay."""
-        await self.radio.close()
-
-
-async def serve_virtual(
-    handler: MessageHandler | PollingDevice,
-    *,
-    name: str,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    **options: Any,
-) -> VirtualKeyServer:
-    """Serve ``handler`` as a BLE key on a new virtual radio exposed on ``host:port``."""
-    radio = VirtualRadio()
-    key = await radio.add_key(handler, name=name, **options)
-    relay = await radio.expose(host, port)
-    return VirtualKeyServer(radio, key, relay)
-
-
 async def run_virtual(
     keys: Sequence[tuple[str, MessageHandler | PollingDevice]],
     *,
@@ -216,7 +183,8 @@ async def run_virtual(
     stop: asyncio.Event | None = None,
     **options: Any,
 ) -> None:
-    """Serve ``(name, handler)`` keys on one exposed virtual radio until SIGINT/SIGTERM.
+    """Serve ``(name, handler)`` keys on one exposed virtual radio until SIGINT/SIGTERM
+    (``python -m firmware_sim serve --link ble-virtual`` serves firmware cores the same way).
 
     ``on_ready`` gets the keys' device URLs once another process can connect (print the
     ``READY`` lines there).
