@@ -6,13 +6,15 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from keybridge.cli.common import open_key, report, run, settings
 from keybridge.errors import InvalidInputError
-from keybridge.otp import Algorithm
+
+if TYPE_CHECKING:
+    from keybridge.otp import Algorithm
 
 LAYOUT_HELP = "Keyboard layout of the computer the code is typed on: us, uk, de, fr."
 
@@ -72,6 +74,7 @@ def _parse_credential(
     hotp: bool,
     counter: int | None,
 ) -> _Credential:
+    from keybridge.otp import Algorithm
     from keybridge.otp.secret import decode_secret
     from keybridge.otp.uri import parse_uri
 

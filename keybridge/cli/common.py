@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -25,6 +24,8 @@ def settings() -> Settings:
 
 
 def run(coro: Awaitable[T]) -> T:
+    import asyncio  # not at module level: commands that never talk to a key do without it
+
     async def wrapper() -> T:
         return await coro
 
@@ -65,6 +66,8 @@ async def open_key(
         if pin is None:
             pin = " otp " in f" {click.get_current_context().command_path} "
         if pin and key.encrypted and key.key_info is not None and key.key_info.pin_set:
+            import asyncio
+
             entered = await asyncio.to_thread(
                 click.prompt, "PIN", hide_input=True, err=True, type=str
             )

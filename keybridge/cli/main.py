@@ -7,9 +7,7 @@ commands that do not touch BLE, QR codes or the HES model never import them.
 from __future__ import annotations
 
 import importlib
-import logging
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -40,13 +38,17 @@ class CliError(click.ClickException):
         self.exit_code = exit_code_for(error)  # type: ignore[misc]
 
 
-@dataclass
 class Settings:
     """Global options, passed to commands as the click context object."""
 
-    device: str | None
-    as_json: bool
-    verbose: int
+    # A plain class: dataclasses (and the inspect module it loads) would add ~10 ms to every
+    # start, --help included.
+    __slots__ = ("as_json", "device", "verbose")
+
+    def __init__(self, device: str | None, as_json: bool, verbose: int) -> None:
+        self.device = device
+        self.as_json = as_json
+        self.verbose = verbose
 
 
 class LazyGroup(click.Group):
@@ -64,6 +66,8 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KeybridgeError as exc:
+            import logging  # only here: --help and commands that never log do without it
+
             log = logging.getLogger("keybridge")
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("error details", exc_info=exc)
