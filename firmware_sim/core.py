@@ -22,6 +22,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from firmware_sim import otp_store
 from firmware_sim.button import Button, Decision
@@ -31,7 +32,6 @@ from firmware_sim.otp_store import U64_MAX, Refused
 from firmware_sim.security import KeySecurity
 from firmware_sim.state import KeyState, new_serial
 from keybridge.errors import MessageError
-from keybridge.keyboard import LAYOUT_IDS
 from keybridge.protocol.commands import (
     BODIES,
     Body,
@@ -67,12 +67,12 @@ from keybridge.protocol.messages import (
     decode_message,
     encode_message,
 )
-from keybridge.protocol.secure import (
-    DEFAULT_PIN_ITERATIONS,
-    ENVELOPE_OVERHEAD,
-    SecureChannel,
-    SecureChannelError,
-)
+from keybridge.protocol.secure.errors import SecureChannelError
+from keybridge.protocol.secure.pin import DEFAULT_PIN_ITERATIONS
+
+if TYPE_CHECKING:
+    # The channel module imports cryptography: it loads when a session opens, not at start.
+    from keybridge.protocol.secure.channel import SecureChannel
 
 __all__ = ["FIRMWARE_VERSION", "KEEPALIVE_INTERVAL_S", "Firmware"]
 
@@ -366,6 +366,9 @@ class Firmware:
     # -- commands ------------------------------------------------------------------------
 
     def _get_info(self, body: Body) -> Body:
+        # Imported here, not at start: the layout tables cost more than the rest of GET_INFO.
+        from keybridge.keyboard.layouts import LAYOUT_IDS
+
         now = self.clock.now()
         pin = self._state.pin
         return GetInfoResponse(
@@ -496,7 +499,11 @@ def _refused(seq: int, command: int, refused: Refused) -> bytes:
 
 def _limit(channel: SecureChannel | None) -> int:
     """Largest plaintext answer: the envelope must fit the message limit too."""
-    return MAX_MESSAGE if channel is None else MAX_MESSAGE - ENVELOPE_OVERHEAD
+    if channel is None:
+        return MAX_MESSAGE
+    from keybridge.protocol.secure.channel import ENVELOPE_OVERHEAD
+
+    return MAX_MESSAGE - ENVELOPE_OVERHEAD
 
 
 def _clip(detail: str, limit: int = 512) -> bytes:

@@ -15,13 +15,13 @@ import os
 from pathlib import Path
 
 from firmware_sim.flash import Flash, FlashError
-from keybridge.protocol.secure import (
+from keybridge.protocol.secure.at_rest import (
     DEVICE_KEY_LENGTH,
-    AtRestError,
     new_device_key,
     open_at_rest,
     seal_at_rest,
 )
+from keybridge.protocol.secure.errors import AtRestError
 
 __all__ = ["DEVICE_KEY_SUFFIX", "DeviceKeySecrets", "device_key_path", "encrypted_flash"]
 

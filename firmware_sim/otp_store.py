@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import unicodedata
+from typing import TYPE_CHECKING
 
 from firmware_sim.state import ALGORITHMS, Credential, KeyState
 from keybridge.errors import InvalidInputError, UnsupportedCharacterError
-from keybridge.keyboard import LAYOUT_IDS, Layout, encode_text, get_layout
 from keybridge.otp.codes import hotp, time_step
 from keybridge.protocol.commands import ListEntry, OtpListResponse, OtpPutRequest
 from keybridge.protocol.constants import (
@@ -28,6 +28,11 @@ from keybridge.protocol.constants import (
     Status,
 )
 from keybridge.protocol.messages import Fields, encode_fields
+
+if TYPE_CHECKING:
+    # The keyboard tables load on the first request that names a layout (OTP_TYPE, or OTP_PUT
+    # with a LAYOUT), not at start: the simulator's cold start has a budget.
+    from keybridge.keyboard.layouts import Layout
 
 __all__ = [
     "MAX_COUNTER",
@@ -71,6 +76,8 @@ def validate_name(name: str, field: str = "NAME") -> None:
             Status.BAD_PARAMETER,
             f"{field} is {size} bytes of UTF-8; it must be 1 to {NAME_MAX_BYTES}",
         )
+    if name.isprintable():  # no control character (the common case, checked in C)
+        return
     for i, char in enumerate(name):
         if unicodedata.category(char) == "Cc":
             raise Refused(
@@ -81,6 +88,8 @@ def validate_name(name: str, field: str = "NAME") -> None:
 
 def resolve_layout(layout_id: str) -> Layout:
     """The keyboard layout ``layout_id`` names, or UNSUPPORTED_LAYOUT."""
+    from keybridge.keyboard.layouts import LAYOUT_IDS, get_layout
+
     try:
         return get_layout(layout_id)
     except InvalidInputError:
@@ -227,6 +236,13 @@ def compute_code(credential: Credential, now: float | None) -> Code:
     code = hotp(credential.secret, counter, credential.digits, algorithm)
     advanced = dataclasses.replace(credential, counter=counter + 1)
     return Code(code, counter=counter, advanced=advanced)
+
+
+def encode_text(text: str, layout: Layout) -> list[bytes]:
+    """:func:`keybridge.keyboard.encode_text`, loaded on first use (not at the key's start)."""
+    from keybridge.keyboard.reports import encode_text as encode
+
+    return encode(text, layout)
 
 
 def check_typeable(layout: Layout, enter: bool) -> None:

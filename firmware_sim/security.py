@@ -41,21 +41,20 @@ from keybridge.protocol.constants import (
     Tag,
 )
 from keybridge.protocol.messages import Fields
-from keybridge.protocol.secure import (
+from keybridge.protocol.secure.errors import HandshakeError, PinFormatError, UnknownHostError
+from keybridge.protocol.secure.pin import (
     DEFAULT_PIN_ITERATIONS,
-    HandshakeError,
-    PairingKey,
-    PinFormatError,
-    SecureChannel,
-    SessionKey,
-    UnknownHostError,
     check_pin_format,
     hash_pin,
     verify_pin,
 )
 
 if TYPE_CHECKING:
+    # Pairing and sessions import cryptography: they load when a host first pairs or opens a
+    # session, not at start (the simulator's cold start has a budget).
     from firmware_sim.core import Firmware, _Wait
+    from keybridge.protocol.secure.channel import SecureChannel
+    from keybridge.protocol.secure.pairing import PairingKey
 
 __all__ = ["OTP_COMMANDS", "KeySecurity"]
 
@@ -148,6 +147,8 @@ class KeySecurity:
             self.on_display(text)
 
     def _pair_begin(self, body: Body) -> Body:
+        from keybridge.protocol.secure.pairing import PairingKey
+
         assert isinstance(body, HandshakeBody)
         self._pairing = None
         self._show(None)
@@ -203,6 +204,8 @@ class KeySecurity:
     # -- sessions --------------------------------------------------------------------------
 
     def _session_open(self, body: Body) -> Body:
+        from keybridge.protocol.secure.session import SessionKey
+
         assert isinstance(body, HandshakeBody)
         if self.channel is not None and self._fw.handling_sealed:
             raise Refused(

@@ -47,6 +47,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Codec:
+    """How one field value becomes bytes and back."""
+
     name: str
     encode: Callable[[Any], bytes]
     decode: Callable[[bytes], Any]
@@ -112,39 +114,85 @@ def tlv(tag: Tag, codec: Codec, default: Any = dataclasses.MISSING) -> Any:
 
 @dataclass(frozen=True)
 class Body:
-    """Base of typed bodies. ``None`` attributes are optional fields left out on the wire."""
+    """Base of typed bodies. ``None`` attributes are optional fields left out on the wire.
+
+    ``==``, ``hash`` and ``repr`` behave as a frozen dataclass's, written once here: the bodies
+    declare ``eq=False, repr=False`` because generating them for each of the ~25 bodies cost
+    a tenth of the simulator's cold-start budget.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _values(self, "compare") == _values(other, "compare")
+
+    def __hash__(self) -> int:
+        return hash(_values(self, "hash"))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr
+        )
+        return f"{self.__class__.__qualname__}({shown})"
 
     def to_fields(self) -> Fields:
         pairs: list[tuple[int, bytes]] = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if "tag" not in f.metadata or value is None:
+        for name, tag, codec, _, _ in _plan(type(self)):
+            value = getattr(self, name)
+            if value is None:
                 continue
-            codec: Codec = f.metadata["codec"]
             if isinstance(value, list | tuple):
-                pairs.extend((f.metadata["tag"], codec.encode(v)) for v in value)
+                pairs.extend((tag, codec.encode(v)) for v in value)
             else:
-                pairs.append((f.metadata["tag"], codec.encode(value)))
+                pairs.append((tag, codec.encode(value)))
         return Fields(tuple(pairs))
 
     @classmethod
     def from_fields(cls, fields: Fields) -> Self:
         kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if "tag" not in f.metadata:
-                continue
-            tag: Tag = f.metadata["tag"]
-            codec: Codec = f.metadata["codec"]
-            if f.metadata.get("repeated"):
-                kwargs[f.name] = tuple(_decode(codec, tag, raw) for raw in fields.get_all(tag))
+        for name, tag, codec, is_repeated, required in _plan(cls):
+            if is_repeated:
+                kwargs[name] = tuple(_decode(codec, tag, raw) for raw in fields.get_all(tag))
                 continue
             raw = fields.get(tag)
             if raw is None:
-                if f.default is dataclasses.MISSING:
+                if required:
                     raise MessageError(f"missing field {tag.name} (0x{tag:02x})")
                 continue
-            kwargs[f.name] = _decode(codec, tag, raw)
+            kwargs[name] = _decode(codec, tag, raw)
         return cls(**kwargs)
+
+
+_Plan = tuple[tuple[str, Tag, Codec, bool, bool], ...]
+_PLANS: dict[type[Body], _Plan] = {}
+
+
+def _plan(cls: type[Body]) -> _Plan:
+    """``(attribute, tag, codec, repeated, required)`` of each wire field of ``cls``, worked
+    out once per class (every frame the key answers goes through it)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = tuple(
+            (
+                f.name,
+                f.metadata["tag"],
+                f.metadata["codec"],
+                bool(f.metadata.get("repeated")),
+                f.default is dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(cls)
+            if "tag" in f.metadata
+        )
+    return plan
+
+
+def _values(body: Any, role: str) -> tuple[Any, ...]:
+    """The attributes a dataclass compares (``role="compare"``) or hashes (``"hash"``)."""
+    return tuple(
+        getattr(body, f.name)
+        for f in dataclasses.fields(body)
+        if (f.compare if role == "compare" or f.hash is None else f.hash)
+    )
 
 
 def _decode(codec: Codec, tag: Tag, raw: bytes) -> Any:
@@ -170,18 +218,22 @@ def repeated(tag: Tag, codec: Codec) -> Any:
     return dataclasses.field(default=(), metadata={"tag": tag, "codec": codec, "repeated": True})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class Empty(Body):
     """A body with no fields."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class PingBody(Body):
+    """PING request and answer: the payload comes back unchanged."""
+
     payload: bytes = tlv(Tag.PAYLOAD, BYTES, b"")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class GetInfoResponse(Body):
+    """GET_INFO answer: the key's identity, versions, capacity, clock and PIN state."""
+
     serial: str = tlv(Tag.SERIAL, STR)
     firmware_version: str = tlv(Tag.FIRMWARE_VERSION, STR)
     protocol_version: int = tlv(Tag.PROTOCOL_VERSION, U8)
@@ -196,20 +248,26 @@ class GetInfoResponse(Body):
     pin_retries: int | None = tlv(Tag.PIN_RETRIES, U8, None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class SetTimeRequest(Body):
+    """SET_TIME: the host's unix time (``force`` lets the clock go backwards)."""
+
     time: int = tlv(Tag.TIME, U64)
     force: bool = tlv(Tag.FORCE, BOOL, False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class SetTimeResponse(Body):
+    """SET_TIME answer."""
+
     time: int = tlv(Tag.TIME, U64)
     """The key's clock after the change (clock overrides in the simulator show here)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpPutRequest(Body):
+    """OTP_PUT: a credential to store (the secret is write-only)."""
+
     name: str = tlv(Tag.NAME, STR)
     secret: bytes = tlv(Tag.SECRET, BYTES)
     kind: OtpKind = tlv(Tag.KIND, KIND, OtpKind.TOTP)
@@ -225,13 +283,17 @@ class OtpPutRequest(Body):
         return f"OtpPutRequest(name={self.name!r}, secret=<{len(self.secret)} bytes>, ...)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpListRequest(Body):
+    """OTP_LIST: the page starting at entry ``start`` (name order)."""
+
     start: int = tlv(Tag.START, U16, 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class ListEntry(Body):
+    """One credential in an OTP_LIST page (never its secret)."""
+
     name: str = tlv(Tag.NAME, STR)
     kind: OtpKind = tlv(Tag.KIND, KIND)
     algorithm: HashAlgorithm = tlv(Tag.ALGORITHM, ALGORITHM)
@@ -241,21 +303,25 @@ class ListEntry(Body):
     layout: str | None = tlv(Tag.LAYOUT, STR, None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpListResponse(Body):
+    """OTP_LIST answer: the number of credentials and one page of entries."""
+
     total: int = tlv(Tag.TOTAL, U16)
     entries: tuple[ListEntry, ...] = repeated(Tag.ENTRY, _nested(ListEntry))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpNameRequest(Body):
     """Body of OTP_DELETE and OTP_CALCULATE."""
 
     name: str = tlv(Tag.NAME, STR)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpRenameRequest(Body):
+    """OTP_RENAME."""
+
     name: str = tlv(Tag.NAME, STR)
     new_name: str = tlv(Tag.NEW_NAME, STR)
 
@@ -263,8 +329,10 @@ class OtpRenameRequest(Body):
 OtpCalculateRequest = OtpNameRequest
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpCalculateResponse(Body):
+    """OTP_CALCULATE answer."""
+
     code: str = tlv(Tag.CODE, STR)
     valid_until: int | None = tlv(Tag.VALID_UNTIL, U64, None)
     """TOTP: unix time at which the code's step ends. HOTP: absent."""
@@ -272,46 +340,56 @@ class OtpCalculateResponse(Body):
     """HOTP: the counter value the code was computed for. TOTP: absent."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpTypeRequest(Body):
+    """OTP_TYPE: type the code of ``name``, in ``layout`` (default: the credential's)."""
+
     name: str = tlv(Tag.NAME, STR)
     enter: bool = tlv(Tag.ENTER, BOOL, False)
     layout: str | None = tlv(Tag.LAYOUT, STR, None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpTypeResponse(Body):
+    """OTP_TYPE answer."""
+
     reports: bytes = tlv(Tag.REPORTS, BYTES)
     """Boot-keyboard reports, 8 bytes each, press and release alternating."""
     layout: str = tlv(Tag.LAYOUT, STR)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class HandshakeBody(Body):
     """Pairing and session-open payloads (layouts in ``docs/security.md``)."""
 
     payload: bytes = tlv(Tag.HANDSHAKE, BYTES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class UnpairRequest(Body):
+    """UNPAIR."""
+
     host_id: bytes | None = tlv(Tag.HOST_ID, BYTES, None)
     """The host to remove; absent: the host of this session."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class HostEntry(Body):
+    """One paired host in a LIST_HOSTS answer."""
+
     host_id: bytes = tlv(Tag.HOST_ID, BYTES)
     current: bool = tlv(Tag.CURRENT, BOOL, False)
     """This is the host of the session that asked."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class ListHostsResponse(Body):
+    """LIST_HOSTS answer."""
+
     hosts: tuple[HostEntry, ...] = repeated(Tag.HOST, _nested(HostEntry))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class PinRequest(Body):
     """Body of PIN_VERIFY."""
 
@@ -321,8 +399,10 @@ class PinRequest(Body):
         return "PinRequest(pin=<hidden>)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class PinSetRequest(Body):
+    """PIN_SET: the new PIN and how many wrong PINs wipe the key."""
+
     pin: str = tlv(Tag.PIN, STR)
     max_retries: int = tlv(Tag.MAX_RETRIES, U8, 8)
 
@@ -330,8 +410,10 @@ class PinSetRequest(Body):
         return f"PinSetRequest(pin=<hidden>, max_retries={self.max_retries})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class PinChangeRequest(Body):
+    """PIN_CHANGE: the current PIN and the new one."""
+
     pin: str = tlv(Tag.PIN, STR)
     new_pin: str = tlv(Tag.NEW_PIN, STR)
 

@@ -1,16 +1,20 @@
-"""Building blocks shared by pairing, sessions and sealing: hashing, HKDF, HMAC, X25519."""
+"""Building blocks shared by pairing, sessions and sealing: hashing, HKDF, HMAC, X25519.
+
+``cryptography`` is imported by the functions that use it: the PIN and at-rest modules need
+only the cheap helpers, and the simulator's cold start has a budget.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from keybridge.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 PUBLIC_KEY_LENGTH = 32
 PRIVATE_KEY_LENGTH = 32
@@ -34,6 +38,9 @@ def transcript_hash(domain: bytes, *fields: bytes) -> bytes:
 
 def hkdf(ikm: bytes, salt: bytes, info: bytes, length: int = KEY_LENGTH) -> bytes:
     """HKDF-SHA256 (RFC 5869), extract and expand."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
 
 
@@ -65,6 +72,8 @@ def fixed(name: str, value: bytes | None, length: int) -> bytes:
 
 def x25519_private(raw: bytes | None) -> X25519PrivateKey:
     """A new X25519 private key, or the one whose 32 raw bytes are given (test vectors)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
     if raw is None:
         return X25519PrivateKey.generate()
     return X25519PrivateKey.from_private_bytes(fixed("private key", raw, PRIVATE_KEY_LENGTH))
@@ -78,6 +87,8 @@ def x25519_shared(
     private: X25519PrivateKey, peer_public: bytes, error: type[ProtocolError], who: str
 ) -> bytes:
     """The ECDH shared secret; a low-order peer point (all-zero secret) raises ``error``."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
     try:
         return private.exchange(X25519PublicKey.from_public_bytes(peer_public))
     except ValueError as exc:

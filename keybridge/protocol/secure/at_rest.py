@@ -3,15 +3,20 @@
 Layout: ``0x01 (format) | nonce (12, random) | ciphertext | tag (16)``, ChaCha20-Poly1305
 with the format byte and the caller's ``aad`` as associated data. Bind ``aad`` to where the
 blob lives (for example ``b"otp:" + credential id``) so blobs cannot be swapped between slots.
+
+``cryptography`` loads when a blob is first sealed or opened: a key with no stored secret starts
+without it.
 """
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from typing import TYPE_CHECKING
 
 from keybridge.protocol.secure._primitives import KEY_LENGTH, fixed, random_bytes
 from keybridge.protocol.secure.errors import AtRestError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 __all__ = [
     "AT_REST_OVERHEAD",
@@ -35,6 +40,8 @@ def new_device_key() -> bytes:
 
 
 def _aead(device_key: bytes) -> ChaCha20Poly1305:
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
     if len(device_key) != DEVICE_KEY_LENGTH:
         raise AtRestError(
             f"the device key must be {DEVICE_KEY_LENGTH} bytes, this one has {len(device_key)}: "
@@ -54,6 +61,8 @@ def seal_at_rest(
 
 def open_at_rest(device_key: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
     """Decrypt what :func:`seal_at_rest` made; :class:`AtRestError` if it does not authenticate."""
+    from cryptography.exceptions import InvalidTag
+
     aead = _aead(device_key)
     if len(sealed) < AT_REST_OVERHEAD:
         raise AtRestError(
