@@ -8,6 +8,7 @@ leave the key as it was.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -406,3 +407,25 @@ def test_button_denied_exits_1(make_simulator: Any) -> None:
     assert denied.stdout == ""
     assert_one_line_error(kb("otp", "type", "guarded", "--to", "stdout"), 1, "declined")
     assert kb.code("open") == totp(KEY, NOW)  # no press needed
+
+
+def test_waiting_for_the_button_shows_a_prompt(make_simulator: Any) -> None:
+    sim = make_simulator(clock=f"fixed:{NOW}", button="manual")
+    kb = Cli(sim.url)
+    kb.ok("otp", "add", "guarded", "--touch", "--secret", HES_KEY)
+    done = threading.Event()
+
+    def press_until_done() -> None:  # a press before the key waits for one is ignored
+        while not done.wait(0.2):
+            sim.press()
+
+    presser = threading.Thread(target=press_until_done)
+    presser.start()
+    try:
+        result = kb("otp", "code", "guarded")
+    finally:
+        done.set()
+        presser.join()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(totp(KEY, NOW))
+    assert "Press the button on your key (" in result.stderr and " s left)" in result.stderr
