@@ -95,6 +95,8 @@ class _Wait:
 
 @dataclass
 class _Pending:
+    """The request that waits for the button, and when its last KEEPALIVE went out."""
+
     raw: bytes
     seq: int
     command: int

@@ -7,7 +7,6 @@ refuses bad input with :class:`Refused`, which the core turns into a status and 
 from __future__ import annotations
 
 import dataclasses
-import unicodedata
 from typing import TYPE_CHECKING
 
 from firmware_sim.state import ALGORITHMS, Credential, KeyState
@@ -78,6 +77,8 @@ def validate_name(name: str, field: str = "NAME") -> None:
         )
     if name.isprintable():  # no control character (the common case, checked in C)
         return
+    import unicodedata
+
     for i, char in enumerate(name):
         if unicodedata.category(char) == "Cc":
             raise Refused(

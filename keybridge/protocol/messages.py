@@ -106,6 +106,8 @@ def _command(code: int) -> Command | int:
 
 @dataclass(frozen=True)
 class Request:
+    """A host's command; the key answers it with a :class:`Response` of the same ``seq``."""
+
     seq: int
     command: Command | int
     fields: Fields = field(default_factory=Fields)
@@ -113,6 +115,8 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
+    """The key's answer to the request with the same ``seq``: a status and its fields."""
+
     seq: int
     command: Command | int
     status: Status | int
