@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,25 +45,6 @@ def _canonical_layout(layout: str | None) -> str | None:
 
 
 def _credential_from_options(
-    secret: str | None,
-    uri: str | None,
-    qr: Path | None,
-    digits: int | None,
-    period: int | None,
-    algorithm: str | None,
-    hotp: bool,
-    counter: int | None,
-) -> _Credential:
-    # A short key is accepted with a warning: show it as one line, not as a Python warning.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cred = _parse_credential(secret, uri, qr, digits, period, algorithm, hotp, counter)
-    for warning in caught:
-        click.echo(f"Warning: {warning.message}", err=True)
-    return cred
-
-
-def _parse_credential(
     secret: str | None,
     uri: str | None,
     qr: Path | None,

@@ -64,7 +64,11 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # A warning (a short OTP key...) is one line for the user, not a source location.
+                warnings.simplefilter("default")
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except KeybridgeError as exc:
             import logging  # only here: --help and commands that never log do without it
 
@@ -118,7 +122,6 @@ def _show_warning(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI (the ``keybridge`` console script)."""
-    warnings.showwarning = _show_warning  # one line for the user, not a source location
     cli.main(args=argv, prog_name="keybridge")
 
 

@@ -4,8 +4,7 @@ The maths (:mod:`.codes`) loads with the package; the secret and URI parsers loa
 of one of their names, so the simulated key, which needs only the maths, starts faster.
 """
 
-from importlib import import_module
-
+from keybridge._lazy import lazy_exports
 from keybridge.otp.codes import DIGITS_RANGE, Algorithm, hotp, hotp_int, time_step, totp
 
 TYPE_CHECKING = False
@@ -22,35 +21,27 @@ if TYPE_CHECKING:
     )
     from keybridge.otp.uri import DEFAULT_PERIOD, OtpKind, OtpParams, build_uri, parse_uri
 
-_LAZY = {
-    **dict.fromkeys(
-        (
-            "HES_KEY_LENGTH",
-            "KEY_BYTES_RANGE",
-            "SECRET_LENGTH_RANGE",
-            "WeakSecretWarning",
-            "decode_secret",
-            "display_secret",
-            "encode_secret",
-            "normalize_secret",
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **dict.fromkeys(
+            (
+                "HES_KEY_LENGTH",
+                "KEY_BYTES_RANGE",
+                "SECRET_LENGTH_RANGE",
+                "WeakSecretWarning",
+                "decode_secret",
+                "display_secret",
+                "encode_secret",
+                "normalize_secret",
+            ),
+            "secret",
         ),
-        "secret",
-    ),
-    **dict.fromkeys(("DEFAULT_PERIOD", "OtpKind", "OtpParams", "build_uri", "parse_uri"), "uri"),
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+        **dict.fromkeys(
+            ("DEFAULT_PERIOD", "OtpKind", "OtpParams", "build_uri", "parse_uri"), "uri"
+        ),
+    },
+)
 
 
 __all__ = [

@@ -10,22 +10,46 @@ carry its payloads in ordinary messages (pairing, session open) or as the sealed
 - :mod:`.pin`: PIN format and hashing
 - :mod:`.at_rest`: sealing secrets under a device key
 
-The names below load their submodule on first use: importing this package (or its cheap
-submodules ``errors``, ``pin`` and ``at_rest``) does not import ``cryptography``, which the
-simulator needs only once a host pairs, opens a session or a stored secret is opened.
+The names of ``channel``, ``pairing`` and ``session`` load their submodule on first use:
+importing this package (with its cheap submodules ``errors``, ``pin`` and ``at_rest``) does
+not import ``cryptography``, which the simulator needs only once a host pairs, opens a
+session or a stored secret is opened.
 """
 
-from importlib import import_module
+from keybridge._lazy import lazy_exports
+from keybridge.protocol.secure.at_rest import (
+    AT_REST_OVERHEAD,
+    DEVICE_KEY_LENGTH,
+    new_device_key,
+    open_at_rest,
+    seal_at_rest,
+)
+from keybridge.protocol.secure.errors import (
+    AtRestError,
+    ChannelClosedError,
+    ForgedFrameError,
+    HandshakeError,
+    MalformedEnvelopeError,
+    PairingError,
+    PairingRejectedError,
+    PinFormatError,
+    ReplayedFrameError,
+    SecureChannelError,
+    SessionOpenError,
+    UnknownHostError,
+)
+from keybridge.protocol.secure.pin import (
+    DEFAULT_PIN_ITERATIONS,
+    PIN_MAX_LENGTH,
+    PIN_MIN_LENGTH,
+    check_pin_format,
+    hash_pin,
+    new_pin_salt,
+    verify_pin,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from keybridge.protocol.secure.at_rest import (
-        AT_REST_OVERHEAD,
-        DEVICE_KEY_LENGTH,
-        new_device_key,
-        open_at_rest,
-        seal_at_rest,
-    )
     from keybridge.protocol.secure.channel import (
         ENVELOPE_HEADER_LENGTH,
         ENVELOPE_OVERHEAD,
@@ -34,88 +58,28 @@ if TYPE_CHECKING:
         Direction,
         SecureChannel,
     )
-    from keybridge.protocol.secure.errors import (
-        AtRestError,
-        ChannelClosedError,
-        ForgedFrameError,
-        HandshakeError,
-        MalformedEnvelopeError,
-        PairingError,
-        PairingRejectedError,
-        PinFormatError,
-        ReplayedFrameError,
-        SecureChannelError,
-        SessionOpenError,
-        UnknownHostError,
-    )
     from keybridge.protocol.secure.pairing import CODE_DIGITS, Pairing, PairingHost, PairingKey
-    from keybridge.protocol.secure.pin import (
-        DEFAULT_PIN_ITERATIONS,
-        PIN_MAX_LENGTH,
-        PIN_MIN_LENGTH,
-        check_pin_format,
-        hash_pin,
-        new_pin_salt,
-        verify_pin,
-    )
     from keybridge.protocol.secure.session import PairingKeyLookup, SessionHost, SessionKey
 
-_SUBMODULES: dict[str, tuple[str, ...]] = {
-    "at_rest": (
-        "AT_REST_OVERHEAD",
-        "DEVICE_KEY_LENGTH",
-        "new_device_key",
-        "open_at_rest",
-        "seal_at_rest",
-    ),
-    "channel": (
-        "ENVELOPE_HEADER_LENGTH",
-        "ENVELOPE_OVERHEAD",
-        "SEALED_TYPE",
-        "SESSION_ID_LENGTH",
-        "Direction",
-        "SecureChannel",
-    ),
-    "errors": (
-        "AtRestError",
-        "ChannelClosedError",
-        "ForgedFrameError",
-        "HandshakeError",
-        "MalformedEnvelopeError",
-        "PairingError",
-        "PairingRejectedError",
-        "PinFormatError",
-        "ReplayedFrameError",
-        "SecureChannelError",
-        "SessionOpenError",
-        "UnknownHostError",
-    ),
-    "pairing": ("CODE_DIGITS", "Pairing", "PairingHost", "PairingKey"),
-    "pin": (
-        "DEFAULT_PIN_ITERATIONS",
-        "PIN_MAX_LENGTH",
-        "PIN_MIN_LENGTH",
-        "check_pin_format",
-        "hash_pin",
-        "new_pin_salt",
-        "verify_pin",
-    ),
-    "session": ("PairingKeyLookup", "SessionHost", "SessionKey"),
-}
-_WHERE = {name: module for module, names in _SUBMODULES.items() for name in names}
-
-
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+# These import cryptography: loaded on first use.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **dict.fromkeys(
+            (
+                "ENVELOPE_HEADER_LENGTH",
+                "ENVELOPE_OVERHEAD",
+                "SEALED_TYPE",
+                "SESSION_ID_LENGTH",
+                "Direction",
+                "SecureChannel",
+            ),
+            "channel",
+        ),
+        **dict.fromkeys(("CODE_DIGITS", "Pairing", "PairingHost", "PairingKey"), "pairing"),
+        **dict.fromkeys(("PairingKeyLookup", "SessionHost", "SessionKey"), "session"),
+    },
+)
 
 
 __all__ = [
