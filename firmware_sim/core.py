@@ -67,7 +67,7 @@ from keybridge.protocol.messages import (
     decode_message,
     encode_message,
 )
-from keybridge.protocol.secure.errors import SecureChannelError
+from keybridge.protocol.secure.errors import ChannelClosedError, SecureChannelError
 from keybridge.protocol.secure.pin import DEFAULT_PIN_ITERATIONS
 
 if TYPE_CHECKING:
@@ -215,7 +215,11 @@ class Firmware:
             return out
         if channel.closed:
             return []
-        sealed = [channel.seal(message) for message in out]
+        try:
+            sealed = [channel.seal(message) for message in out]
+        except ChannelClosedError:  # the counter ran out mid-answer (keep-alives)
+            self.security.close_session("its frame counter is exhausted")
+            return [_response(0, 0, Status.ACCESS_DENIED, _COUNTER_EXHAUSTED)]
         if self.security.drop_after_reply and channel is self.security.channel:
             self.security.close_session("its host is no longer paired")
         return sealed
@@ -250,6 +254,9 @@ class Firmware:
             # Nothing of a frame that does not open is executed, and the session ends.
             self.security.close_session(str(exc))
             return [_response(0, 0, Status.ACCESS_DENIED, f"sealed frame rejected: {exc}")]
+        if channel.frames_left == 0:  # no counter left for the answer: run nothing
+            self.security.close_session("its frame counter is exhausted")
+            return [_response(0, 0, Status.ACCESS_DENIED, _COUNTER_EXHAUSTED)]
         self.handling_sealed = True
         self._limit = _limit(channel)
         try:
@@ -483,6 +490,7 @@ def _response(seq: int, command: int, status: Status, detail: str | None = None)
     return encode_message(Response(seq, command, status, fields))
 
 
+_COUNTER_EXHAUSTED = "the session's frame counter is exhausted: open a new session"
 _HANDSHAKES = frozenset({Command.PAIR_BEGIN, Command.PAIR_CONFIRM, Command.SESSION_OPEN})
 
 

@@ -115,8 +115,10 @@ def test_doc_sizes_in_a_session() -> None:
     assert f"| sealed message | **{sealed[0]}** | **{sealed[1]}** |" in text
     packets_row = "| ATT packets at ATT_MTU 23 (19 bytes each after the fragment header) |"
     assert f"{packets_row} {counts[0]} | {counts[1]} |" in text
-    # Three packets hold 60 bytes at ATT_MTU 23: the stated reason the request needs four.
-    assert 3 * fragment_payload_size(23) < sealed[0]
+    # The goal: at most three packets each way at ATT_MTU 23, one at 247.
+    assert counts == [3, 3]
+    assert [fragment_count(n, fragment_payload_size(247)) for n in sealed] == [1, 1]
+    assert fragment_count(sealed[0] + 1, fragment_payload_size(23)) == 4  # "fills them exactly"
 
 
 def test_ble_is_specified_in_the_protocol_document_only() -> None:

@@ -51,8 +51,8 @@ def test_envelope_layout() -> None:
     first, second = host.seal(b"abc"), host.seal(b"")
     assert first[0] == 0x10
     assert first[1:5] == host.session_id
-    assert first[5:13] == (0).to_bytes(8, "big")
-    assert second[5:13] == (1).to_bytes(8, "big")
+    assert first[5:9] == (0).to_bytes(4, "big")
+    assert second[5:9] == (1).to_bytes(4, "big")
     assert len(first) == 3 + ENVELOPE_OVERHEAD
     assert b"abc" not in first
 

@@ -70,10 +70,8 @@ SESSION_OPEN_REPLY = bytes.fromhex(
     "414bfa8900d74b66f6f1760cea434e9bf60eff941de85eb53409efc6cd7a6cf2"
 )
 SESSION_ID = bytes.fromhex("0be9b675")
-SEALED_PING = bytes.fromhex("100be9b6750000000000000000ba3f10f675b4f2aac52d2de689109e58a8f0461f")
-SEALED_PING_REPLY = bytes.fromhex(
-    "100be9b675000000000000000083cfedc81d9a3afa1f5b927272fd8e555a4b1980d9"
-)
+SEALED_PING = bytes.fromhex("100be9b67500000000ba3f10f68918de75b5f2f2b5d90a733be8fddc19")
+SEALED_PING_REPLY = bytes.fromhex("100be9b6750000000083cfedc81de5f0c1ee2acba871bdd00c427ba47ea9")
 
 DEVICE_KEY = bytes(range(32))
 AT_REST_NONCE = bytes(range(12))
@@ -172,7 +170,7 @@ def test_session_vector_matches_documented_formulas() -> None:
     assert hkdf(ikm, salt, b"keybridge session v1 id" + t, 4) == SESSION_ID
     h2k = hkdf(ikm, salt, b"keybridge session v1 h2k" + t)
     k2h = hkdf(ikm, salt, b"keybridge session v1 k2h" + t)
-    header = SEALED_PING[:13]
+    header = SEALED_PING[:9]  # 10 | session_id (4) | counter (4)
     nonce = (1).to_bytes(4, "big") + (0).to_bytes(8, "big")
     assert header + ChaCha20Poly1305(h2k).encrypt(nonce, PING_REQUEST, header) == SEALED_PING
     nonce = (2).to_bytes(4, "big") + (0).to_bytes(8, "big")

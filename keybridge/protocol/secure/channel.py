@@ -2,13 +2,17 @@
 
 Envelope layout, every field big-endian::
 
-    0x10 | session_id (4) | counter (8) | ciphertext (len(plaintext)) | tag (16)
+    0x10 | session_id (4) | counter (4) | ciphertext (len(plaintext)) | tag (16)
 
-AEAD is ChaCha20-Poly1305 with nonce ``direction (4) | counter (8)`` and the 13-byte header as
-associated data. Each direction has its own key and its own counter; the receiver accepts only
-counters above the last one it accepted (gaps are fine: a lost frame is retried by re-sealing
-it under a new counter, never by resending the same bytes). The first rejected frame closes the
-channel for good.
+AEAD is ChaCha20-Poly1305 with nonce ``direction (4) | 00000000 | counter (4)`` and the 9-byte
+header as associated data. Each direction has its own key and its own counter; the receiver
+accepts only counters above the last one it accepted (gaps are fine: a lost frame is retried by
+re-sealing it under a new counter, never by resending the same bytes). The first rejected frame
+closes the channel for good.
+
+The counter is 4 bytes, not 8, so that a sealed OTP request fits three ATT packets at the
+smallest BLE MTU; a session therefore carries at most 2**32 frames each way, and a side whose
+counter runs out closes the session (the host opens a new one).
 """
 
 from __future__ import annotations
@@ -39,12 +43,12 @@ __all__ = [
 
 SEALED_TYPE = 0x10
 SESSION_ID_LENGTH = 4
-COUNTER_LENGTH = 8
+COUNTER_LENGTH = 4
 TAG_LENGTH = 16
 ENVELOPE_HEADER_LENGTH = 1 + SESSION_ID_LENGTH + COUNTER_LENGTH
 ENVELOPE_OVERHEAD = ENVELOPE_HEADER_LENGTH + TAG_LENGTH
-"""Bytes a sealed message adds to its plaintext (29)."""
-_MAX_COUNTER = 2**64 - 1
+"""Bytes a sealed message adds to its plaintext (25)."""
+_MAX_COUNTER = 2**32 - 1
 
 
 class Direction(enum.IntEnum):
@@ -87,6 +91,11 @@ class SecureChannel:
         return self._closed_because is not None
 
     @property
+    def frames_left(self) -> int:
+        """How many more frames this side can seal in this session (2**32 in all)."""
+        return _MAX_COUNTER + 1 - self._next_send
+
+    @property
     def peer_authenticated(self) -> bool:
         """True once a frame from the peer has been opened: on the key, proof that the host
         holds the pairing key (its first sealed request is that proof)."""
@@ -102,8 +111,10 @@ class SecureChannel:
         self._check_open()
         counter = self._next_send
         if counter > _MAX_COUNTER:
-            self.close("send counter exhausted")
-            raise ChannelClosedError("the session's frame counter is exhausted: open a new session")
+            self.close("its frame counter is exhausted")
+            raise ChannelClosedError(
+                f"the session has sealed its {_MAX_COUNTER + 1} frames: open a new session"
+            )
         self._next_send = counter + 1
         header = bytes([SEALED_TYPE]) + self.session_id + counter.to_bytes(COUNTER_LENGTH, "big")
         return header + self._send.encrypt(_nonce(self.send_direction, counter), plaintext, header)
@@ -163,4 +174,4 @@ class SecureChannel:
 
 
 def _nonce(direction: Direction, counter: int) -> bytes:
-    return direction.to_bytes(4, "big") + counter.to_bytes(COUNTER_LENGTH, "big")
+    return direction.to_bytes(4, "big") + counter.to_bytes(8, "big")  # 12 bytes
