@@ -24,7 +24,8 @@ class DeviceError(KeybridgeError):
     def __init__(self, status: Status | int, message: str, detail: str | None = None) -> None:
         self.status = status
         self.detail = detail
-        super().__init__(f"{message} ({detail})" if detail else message)
+        # The key's detail adds to the advice unless it only repeats it.
+        super().__init__(f"{message} ({detail})" if detail and detail not in message else message)
 
 
 class NotFoundError(DeviceError):
@@ -92,7 +93,11 @@ _ADVICE: dict[Status, tuple[type[DeviceError], str]] = {
         ButtonError,
         "the button was not pressed in time: try again and press the button on the key",
     ),
-    Status.BUTTON_DENIED: (ButtonError, "the request was declined on the key"),
+    Status.BUTTON_DENIED: (
+        ButtonError,
+        "the request was declined on the key, so nothing was done: run it again and press the "
+        "button to allow it",
+    ),
     Status.PIN_REQUIRED: (
         PinError,
         "the key is protected by a PIN: verify it first (`keybridge pin verify`)",

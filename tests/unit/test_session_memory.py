@@ -283,4 +283,6 @@ async def test_declined_button_is_a_button_error(manual: Rig) -> None:
     with pytest.raises(ButtonError, match="declined") as info:
         await manual.session.reset()
     assert info.value.status is Status.BUTTON_DENIED
+    # Once, with what to do: the key's detail only repeated the advice.
+    assert str(info.value).count("declined") == 1 and "run it again" in str(info.value)
     assert [c.name for c in await manual.session.otp_list()] == ["a"]
