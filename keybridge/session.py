@@ -202,11 +202,14 @@ class CredentialInfo:
 
 @dataclass(frozen=True)
 class Code:
-    """A code the key computed: TOTP codes carry ``valid_until``, HOTP codes ``counter``."""
+    """A code the key computed: TOTP codes carry ``valid_until`` (unix time, by the key's
+    clock) and ``valid_for`` (whole seconds left by the key's clock when it answered); HOTP
+    codes carry ``counter``."""
 
     code: str
     valid_until: int | None = None
     counter: int | None = None
+    valid_for: int | None = None
 
     def __str__(self) -> str:
         return self.code
@@ -261,6 +264,9 @@ class KeySession:
         self._config = config
         self.key_info: KeyInfo | None = None
         """The key's info as read when the session started."""
+        self.clock_offset = 0
+        """The key's clock minus this host's, in whole seconds, as of the last :meth:`set_time`
+        (0 until then): a key may run a fixed or skewed clock."""
 
     @property
     def config(self) -> HostConfig:
@@ -515,6 +521,7 @@ class KeySession:
             Command.SET_TIME, SetTimeRequest(time=when, force=force), SetTimeResponse
         )
         log.debug("set the clock of %s to %d (key now at %d)", self.description, when, body.time)
+        self.clock_offset = body.time - int(time.time())
         return body.time
 
     async def reset(self) -> None:
@@ -625,7 +632,11 @@ class KeySession:
         """The key computes the code at its own clock (or its HOTP counter, which advances)."""
         _check_name(name)
         body = await self._call(Command.OTP_CALCULATE, OtpNameRequest(name), OtpCalculateResponse)
-        return Code(body.code, body.valid_until, body.counter)
+        valid_for = None
+        if body.valid_until is not None:
+            key_now = time.time() + self.clock_offset
+            valid_for = max(0, int(body.valid_until - key_now))
+        return Code(body.code, body.valid_until, body.counter, valid_for)
 
     async def otp_type(self, name: str, enter: bool = False, layout: str | None = None) -> Typed:
         """The key's keystrokes for the code (+ Enter), for a keyboard backend to deliver."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,8 +194,8 @@ def code(name: str) -> None:
     result = run(go())
 
     def text(r: Any) -> str:
-        if r.valid_until is not None:
-            return f"{r.code}  (valid for {max(0, int(r.valid_until - time.time()))} s)"
+        if r.valid_for is not None:
+            return f"{r.code}  (valid for {r.valid_for} s)"
         return str(r.code)
 
     report(result, text)

@@ -353,8 +353,22 @@ async def test_otp_calculate_returns_a_code() -> None:
     key = FakeKey(OTP_CALCULATE=OtpCalculateResponse("123456", valid_until=1_700_000_010))
     session = await attach(key, set_time=False)
     code = await session.otp_calculate("a")
-    assert code == Code("123456", 1_700_000_010, None)
+    assert code == Code("123456", 1_700_000_010, None, valid_for=0)  # long past by this clock
     assert str(code) == "123456"
+
+
+async def test_valid_for_counts_by_the_keys_clock() -> None:
+    # A key whose clock is pinned at 1_700_000_000 (it answers SET_TIME with its own time).
+    key = FakeKey(
+        SET_TIME=SetTimeResponse(time=1_700_000_000),
+        OTP_CALCULATE=OtpCalculateResponse("123456", valid_until=1_700_000_010),
+    )
+    session = await attach(key, set_time=False)
+    before = int(time.time())
+    assert await session.set_time() == 1_700_000_000
+    assert 1_700_000_000 - int(time.time()) <= session.clock_offset <= 1_700_000_000 - before
+    code = await session.otp_calculate("a")
+    assert code.valid_for in (9, 10)
 
 
 async def test_otp_type_splits_reports() -> None:
