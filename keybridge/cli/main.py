@@ -75,7 +75,10 @@ class LazyGroup(click.Group):
             log = logging.getLogger("keybridge")
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("error details", exc_info=exc)
-            raise CliError(exc) from exc
+            error = CliError(exc)
+            if isinstance(ctx.obj, Settings) and ctx.obj.as_json:
+                _echo_json_error(exc, error.exit_code)
+            raise error from exc
         except KeyboardInterrupt:
             # Ctrl-C while waiting for the key: the documented exit code, not click's "Aborted!".
             click.echo("\nInterrupted.", err=True)
@@ -107,6 +110,21 @@ def cli(ctx: click.Context, device: str | None, as_json: bool, verbose: int) -> 
         from keybridge.log import configure_logging
 
         configure_logging(verbose)
+
+
+def _echo_json_error(exc: KeybridgeError, exit_code: int) -> None:
+    """With --json, a failure is a JSON object on stdout too (the stderr line stays)."""
+    import json
+
+    error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    status = getattr(exc, "status", None)  # a DeviceError: the key's status
+    if status is not None:
+        error["status"] = getattr(status, "name", status)
+    attempts = getattr(exc, "attempts_remaining", None)
+    if attempts is not None:
+        error["attempts_remaining"] = attempts
+    error["exit_code"] = exit_code
+    click.echo(json.dumps({"ok": False, "error": error}, indent=2))
 
 
 def _show_warning(

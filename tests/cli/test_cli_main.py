@@ -89,7 +89,11 @@ def test_no_device_or_bad_url(url: str, exit_code: int, named: str) -> None:
         assert isinstance(result.exception, SystemExit)
         [line] = result.stderr.splitlines()
         assert line.startswith("Error: ") and named in line
-        assert result.stdout == ""
+        if "--json" in args:  # the same error as an object for scripts
+            error = json.loads(result.stdout)["error"]
+            assert (error["message"], error["exit_code"]) == (line[7:], exit_code)
+        else:
+            assert result.stdout == ""
 
 
 def test_device_from_environment_and_json_everywhere(make_simulator: MakeSimulator) -> None:

@@ -388,6 +388,22 @@ def test_unknown_credential_exits_1(kb: Cli) -> None:
     assert_one_line_error(kb("otp", "code", "nope"), 1, "no credential", "otp list")
 
 
+def test_errors_under_json_are_a_json_object_too(kb: Cli) -> None:
+    result = kb("--json", "otp", "code", "nope")
+    line = assert_one_line_error(result, 1, "no credential")
+    assert json.loads(result.stdout) == {
+        "ok": False,
+        "error": {
+            "type": "NotFoundError",
+            "message": line.removeprefix("Error: "),
+            "status": "NOT_FOUND",
+            "exit_code": 1,
+        },
+    }
+    bad = kb("--json", "otp", "add", "x", "--secret", "not base32!")
+    assert json.loads(bad.stdout)["error"]["exit_code"] == bad.exit_code == 2
+
+
 def test_json_on_every_otp_command(kb: Cli) -> None:
     outputs = [
         kb.json("otp", "add", "j", "--secret", HES_KEY),
