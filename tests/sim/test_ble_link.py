@@ -21,7 +21,7 @@ from keybridge.errors import (
     TransportError,
     VersionMismatchError,
 )
-from keybridge.protocol.fragments import SERVICE_UUID, StateFlags, fragment_count
+from keybridge.protocol.fragments import SERVICE_UUID, StateFlags, fragment, fragment_count
 from keybridge.transport.ble import BleBackend, BleTransport, scan
 from keybridge.transport.bumble_backend import BumbleCentral
 
@@ -135,6 +135,31 @@ async def test_disconnect_mid_operation_then_reconnect(
         # The next call reconnects (the key advertises again after the drop).
         await link.send(b"again")
         assert await link.receive(3.0) == b"again"
+        assert key.stats.connections == 2
+
+
+async def test_notifications_of_a_dropped_connection_are_ignored(
+    radio: VirtualRadio, backend: BleBackend
+) -> None:
+    key = await radio.add_key(echo, name="kb-late")
+    link = transport("ble:kb-late", backend)
+    handlers = []
+    make_handler = link._notification_handler
+
+    def recording(client: object) -> object:
+        handlers.append(make_handler(client))  # type: ignore[arg-type]
+        return handlers[-1]
+
+    link._notification_handler = recording  # type: ignore[assignment,method-assign]
+    async with link:
+        await link.send(b"first")
+        assert await link.receive(3.0) == b"first"
+        await key.disconnect_all()
+        await link.send(b"second")  # reconnects
+        # A notification the old connection's backend delivers late: a whole message.
+        handlers[0](None, bytearray(fragment(b"stale", 243)[0]))  # type: ignore[arg-type]
+        assert link.stale_notifications == 1
+        assert await link.receive(3.0) == b"second"
         assert key.stats.connections == 2
 
 
