@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from keybridge.otp.codes import Algorithm
 from keybridge.protocol.constants import HashAlgorithm, OtpKind
+from keybridge.protocol.record import Record
 
 __all__ = ["ALGORITHMS", "Credential", "KeyState", "PairedHost", "PinRecord", "new_serial"]
 
@@ -25,8 +25,7 @@ ALGORITHMS: dict[HashAlgorithm, Algorithm] = {
 """Wire algorithm -> the OTP maths' algorithm."""
 
 
-@dataclass(frozen=True)
-class Credential:
+class Credential(Record):
     """One OTP credential. ``secret`` never leaves the key (no command returns it)."""
 
     name: str
@@ -42,16 +41,14 @@ class Credential:
     """Default keyboard layout for OTP_TYPE; None means "us"."""
 
 
-@dataclass(frozen=True)
-class PairedHost:
+class PairedHost(Record):
     """A host paired with the key; ``pairing_key`` opens its sessions (sealed at rest)."""
 
     host_id: bytes
     pairing_key: bytes = dataclasses.field(repr=False)
 
 
-@dataclass(frozen=True)
-class PinRecord:
+class PinRecord(Record):
     """The PIN: its salted hash (sealed at rest) and the retry counter."""
 
     salt: bytes
@@ -61,8 +58,7 @@ class PinRecord:
     retries_left: int
 
 
-@dataclass(frozen=True)
-class KeyState:
+class KeyState(Record):
     """Everything the key persists. Credentials keep the order they were added in."""
 
     serial: str

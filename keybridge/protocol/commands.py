@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 from keybridge.errors import MessageError
 from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind, Tag
 from keybridge.protocol.messages import Fields, decode_fields, encode_fields
+from keybridge.protocol.record import Record
 
 __all__ = [
     "BODIES",
@@ -45,8 +45,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Codec:
+class Codec(Record):
     """How one field value becomes bytes and back."""
 
     name: str
@@ -112,28 +111,14 @@ def tlv(tag: Tag, codec: Codec, default: Any = dataclasses.MISSING) -> Any:
     return dataclasses.field(default=default, metadata=meta)
 
 
-@dataclass(frozen=True)
-class Body:
+class Body(Record):
     """Base of typed bodies. ``None`` attributes are optional fields left out on the wire.
 
-    ``==``, ``hash`` and ``repr`` behave as a frozen dataclass's, written once here: the bodies
-    declare ``eq=False, repr=False`` because generating them for each of the ~25 bodies cost
-    a tenth of the simulator's cold-start budget.
+    Bodies are :class:`~keybridge.protocol.record.Record` dataclasses: frozen, compared, hashed
+    and printed as ``@dataclass(frozen=True)`` would, with their methods compiled on first use
+    (generating them at import for each of the ~25 bodies cost a sixth of the simulator's
+    cold-start budget).
     """
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return _values(self, "compare") == _values(other, "compare")
-
-    def __hash__(self) -> int:
-        return hash(_values(self, "hash"))
-
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr
-        )
-        return f"{self.__class__.__qualname__}({shown})"
 
     def to_fields(self) -> Fields:
         pairs: list[tuple[int, bytes]] = []
@@ -186,15 +171,6 @@ def _plan(cls: type[Body]) -> _Plan:
     return plan
 
 
-def _values(body: Any, role: str) -> tuple[Any, ...]:
-    """The attributes a dataclass compares (``role="compare"``) or hashes (``"hash"``)."""
-    return tuple(
-        getattr(body, f.name)
-        for f in dataclasses.fields(body)
-        if (f.compare if role == "compare" or f.hash is None else f.hash)
-    )
-
-
 def _decode(codec: Codec, tag: Tag, raw: bytes) -> Any:
     try:
         return codec.decode(raw)
@@ -218,19 +194,16 @@ def repeated(tag: Tag, codec: Codec) -> Any:
     return dataclasses.field(default=(), metadata={"tag": tag, "codec": codec, "repeated": True})
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class Empty(Body):
     """A body with no fields."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class PingBody(Body):
     """PING request and answer: the payload comes back unchanged."""
 
     payload: bytes = tlv(Tag.PAYLOAD, BYTES, b"")
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class GetInfoResponse(Body):
     """GET_INFO answer: the key's identity, versions, capacity, clock and PIN state."""
 
@@ -248,7 +221,6 @@ class GetInfoResponse(Body):
     pin_retries: int | None = tlv(Tag.PIN_RETRIES, U8, None)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class SetTimeRequest(Body):
     """SET_TIME: the host's unix time (``force`` lets the clock go backwards)."""
 
@@ -256,7 +228,6 @@ class SetTimeRequest(Body):
     force: bool = tlv(Tag.FORCE, BOOL, False)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class SetTimeResponse(Body):
     """SET_TIME answer."""
 
@@ -264,7 +235,6 @@ class SetTimeResponse(Body):
     """The key's clock after the change (clock overrides in the simulator show here)."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpPutRequest(Body):
     """OTP_PUT: a credential to store (the secret is write-only)."""
 
@@ -283,14 +253,12 @@ class OtpPutRequest(Body):
         return f"OtpPutRequest(name={self.name!r}, secret=<{len(self.secret)} bytes>, ...)"
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpListRequest(Body):
     """OTP_LIST: the page starting at entry ``start`` (name order)."""
 
     start: int = tlv(Tag.START, U16, 0)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class ListEntry(Body):
     """One credential in an OTP_LIST page (never its secret)."""
 
@@ -303,7 +271,6 @@ class ListEntry(Body):
     layout: str | None = tlv(Tag.LAYOUT, STR, None)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpListResponse(Body):
     """OTP_LIST answer: the number of credentials and one page of entries."""
 
@@ -311,14 +278,12 @@ class OtpListResponse(Body):
     entries: tuple[ListEntry, ...] = repeated(Tag.ENTRY, _nested(ListEntry))
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpNameRequest(Body):
     """Body of OTP_DELETE and OTP_CALCULATE."""
 
     name: str = tlv(Tag.NAME, STR)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpRenameRequest(Body):
     """OTP_RENAME."""
 
@@ -329,7 +294,6 @@ class OtpRenameRequest(Body):
 OtpCalculateRequest = OtpNameRequest
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpCalculateResponse(Body):
     """OTP_CALCULATE answer."""
 
@@ -340,7 +304,6 @@ class OtpCalculateResponse(Body):
     """HOTP: the counter value the code was computed for. TOTP: absent."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpTypeRequest(Body):
     """OTP_TYPE: type the code of ``name``, in ``layout`` (default: the credential's)."""
 
@@ -349,7 +312,6 @@ class OtpTypeRequest(Body):
     layout: str | None = tlv(Tag.LAYOUT, STR, None)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class OtpTypeResponse(Body):
     """OTP_TYPE answer."""
 
@@ -358,14 +320,12 @@ class OtpTypeResponse(Body):
     layout: str = tlv(Tag.LAYOUT, STR)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class HandshakeBody(Body):
     """Pairing and session-open payloads (layouts in ``docs/security.md``)."""
 
     payload: bytes = tlv(Tag.HANDSHAKE, BYTES)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class UnpairRequest(Body):
     """UNPAIR."""
 
@@ -373,7 +333,6 @@ class UnpairRequest(Body):
     """The host to remove; absent: the host of this session."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class HostEntry(Body):
     """One paired host in a LIST_HOSTS answer."""
 
@@ -382,14 +341,12 @@ class HostEntry(Body):
     """This is the host of the session that asked."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class ListHostsResponse(Body):
     """LIST_HOSTS answer."""
 
     hosts: tuple[HostEntry, ...] = repeated(Tag.HOST, _nested(HostEntry))
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class PinRequest(Body):
     """Body of PIN_VERIFY."""
 
@@ -399,7 +356,6 @@ class PinRequest(Body):
         return "PinRequest(pin=<hidden>)"
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class PinSetRequest(Body):
     """PIN_SET: the new PIN and how many wrong PINs wipe the key."""
 
@@ -410,7 +366,6 @@ class PinSetRequest(Body):
         return f"PinSetRequest(pin=<hidden>, max_retries={self.max_retries})"
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Body supplies them
 class PinChangeRequest(Body):
     """PIN_CHANGE: the current PIN and the new one."""
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from keybridge.errors import MessageError
 from keybridge.protocol.constants import Command, KeepaliveReason, MessageType, Status
+from keybridge.protocol.record import Record
 
 __all__ = [
     "Fields",
@@ -40,8 +41,7 @@ _RESPONSE = struct.Struct(">BHBB")
 MAX_FIELD = 0xFFFF
 
 
-@dataclass(frozen=True)
-class Fields:
+class Fields(Record):
     """An ordered list of ``(tag, value)`` pairs; a tag may repeat (list entries)."""
 
     items: tuple[tuple[int, bytes], ...] = ()
@@ -104,8 +104,7 @@ def _command(code: int) -> Command | int:
         return code
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(Record):
     """A host's command; the key answers it with a :class:`Response` of the same ``seq``."""
 
     seq: int
@@ -113,8 +112,7 @@ class Request:
     fields: Fields = field(default_factory=Fields)
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(Record):
     """The key's answer to the request with the same ``seq``: a status and its fields."""
 
     seq: int
@@ -123,8 +121,7 @@ class Response:
     fields: Fields = field(default_factory=Fields)
 
 
-@dataclass(frozen=True)
-class Keepalive:
+class Keepalive(Record):
     """Sent by the key while a request waits (for the button, say); same ``seq`` as the request."""
 
     seq: int
@@ -132,8 +129,7 @@ class Keepalive:
     fields: Fields = field(default_factory=Fields)
 
 
-@dataclass(frozen=True)
-class Sealed:
+class Sealed(Record):
     """An encrypted envelope: ``envelope`` is the whole message, type byte included."""
 
     envelope: bytes

@@ -9,6 +9,7 @@ imported, so a later top-level import cannot silently undo the lazy loading.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 import keybridge.otp
 import keybridge.protocol.secure
+from firmware_sim.state import Credential, KeyState
 from keybridge.protocol.commands import (
     BODIES,
     Empty,
@@ -27,7 +29,9 @@ from keybridge.protocol.commands import (
     OtpPutRequest,
     PingBody,
 )
-from keybridge.protocol.constants import HashAlgorithm, OtpKind
+from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind
+from keybridge.protocol.messages import Fields, Request
+from keybridge.protocol.record import Record
 
 LAZY = (
     "cryptography",
@@ -105,8 +109,9 @@ def test_lazy_packages_still_export_every_name(package: object) -> None:
         package.nope  # type: ignore[attr-defined]  # noqa: B018
 
 
-# Bodies declare eq=False, repr=False and inherit ==, hash and repr from Body (fewer methods
-# generated at import); they must behave exactly as the generated dataclass methods would.
+# Bodies, messages and the key's state are Records: ==, hash, repr and the frozen setattr are
+# written once in Record and __init__ compiles on first use (nothing generated at import); they
+# must behave exactly as the methods of @dataclass(frozen=True) would.
 
 
 def _reference(cls: type) -> type:
@@ -126,6 +131,9 @@ def _reference(cls: type) -> type:
         PingBody(b"\x00\xff"),
         OtpListRequest(7),
         OtpListResponse(1, (ListEntry("a", OtpKind.TOTP, HashAlgorithm.SHA1, 6, 30, False),)),
+        Request(7, Command.PING, Fields(((1, b"x"),))),
+        Credential("name", b"0123456789abcdef0123"),  # secret has repr=False
+        KeyState("KB01", (Credential("n", b"s" * 20),)),
     ],
 )
 def test_bodies_compare_hash_and_print_as_dataclasses(body: object) -> None:
@@ -139,6 +147,12 @@ def test_bodies_compare_hash_and_print_as_dataclasses(body: object) -> None:
     assert {body: 1}[cls(**values)] == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         body.x = 1  # type: ignore[attr-defined]
+    name = next((f.name for f in dataclasses.fields(cls)), "x")  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(body, name, 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        delattr(body, name)
+    assert dataclasses.replace(body) == body  # type: ignore[type-var]
 
 
 def test_bodies_with_different_values_differ() -> None:
@@ -148,3 +162,33 @@ def test_bodies_with_different_values_differ() -> None:
     put = OtpPutRequest("n", b"secret-bytes-0123456")
     assert "secret-bytes" not in repr(put)  # a body's own __repr__ still wins
     assert all(dataclasses.is_dataclass(c) for pair in BODIES.values() for c in pair)
+
+
+def test_a_record_compiles_its_init_on_first_use_with_dataclass_semantics() -> None:
+    class Point(Record):
+        """A record made here, so no test built one before."""
+
+        x: int
+        y: int = 2
+        tags: tuple[str, ...] = dataclasses.field(default_factory=tuple)
+
+    assert getattr(Point.__dict__["__init__"], "lazy", False)  # nothing compiled yet
+    # Before the first instance: inspect (and hypothesis' builds) see the fields.
+    assert str(inspect.signature(Point)).startswith("(x: 'int', y: 'int' = 2, tags: ")
+    assert Point(1) == Point(x=1, y=2, tags=())
+    assert not getattr(Point.__dict__["__init__"], "lazy", False)
+    assert Point(1).tags is not Point(1, 2, ("a",)).tags
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'x'"):
+        Point()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'z'"):
+        Point(1, z=3)  # type: ignore[call-arg]
+    assert dataclasses.astuple(Point(1)) == (1, 2, ())
+    assert dataclasses.is_dataclass(Point)
+
+
+def test_a_record_refuses_a_required_field_after_a_default_as_dataclasses_do() -> None:
+    with pytest.raises(TypeError, match="non-default argument 'y' follows default argument"):
+
+        class Bad(Record):
+            x: int = 1
+            y: int  # type: ignore[misc]
