@@ -30,7 +30,7 @@ from firmware_sim.clock import ClockBackwardsError, KeyClock
 from firmware_sim.flash import Flash, FlashError
 from firmware_sim.otp_store import U64_MAX, Refused
 from firmware_sim.security import KeySecurity
-from firmware_sim.state import KeyState, new_serial
+from firmware_sim.state import Credential, KeyState, new_serial
 from keybridge.errors import MessageError
 from keybridge.protocol.commands import (
     BODIES,
@@ -134,6 +134,8 @@ class Firmware:
         self._state = state
         self._pending: _Pending | None = None
         self._last: tuple[SecureChannel | None, bytes, list[bytes]] | None = None
+        self._last_code: otp_store.Code | None = None
+        """The last TOTP code computed: asked again within its step, it is not recomputed."""
         self.handling_sealed = False
         self._limit = MAX_MESSAGE
         self._handlers: dict[Command, Callable[[Body], Body | _Wait]] = {
@@ -235,7 +237,7 @@ class Firmware:
     # -- dispatch ------------------------------------------------------------------------
 
     def _handle(self, raw: bytes) -> list[bytes]:
-        if raw[:1] != bytes([MessageType.SEALED]):
+        if raw[:1] != _SEALED_TYPE:
             self.handling_sealed = False
             self._limit = MAX_MESSAGE
             out = self._dispatch(raw, None)
@@ -270,14 +272,13 @@ class Firmware:
         return self._seal_out(channel, out)
 
     def _dispatch(self, raw: bytes, channel: SecureChannel | None) -> list[bytes]:
-        seq, command = _guess_header(raw)
         if len(raw) > MAX_MESSAGE:
             detail = f"message of {len(raw)} bytes exceeds the {MAX_MESSAGE}-byte limit"
-            return [_response(seq, command, Status.BAD_MESSAGE, detail)]
+            return [_response(*_guess_header(raw), Status.BAD_MESSAGE, detail)]
         try:
             message = decode_message(raw)
         except MessageError as exc:
-            return [_response(seq, command, Status.BAD_MESSAGE, str(exc))]
+            return [_response(*_guess_header(raw), Status.BAD_MESSAGE, str(exc))]
         if not isinstance(message, Request):
             detail = (
                 "a sealed frame cannot be nested in another"
@@ -371,6 +372,7 @@ class Firmware:
         except FlashError as exc:
             raise Refused(Status.STORAGE_ERROR, str(exc)) from None
         self._state = state
+        self._last_code = None  # drops the old credentials, whose code it may hold
 
     # -- commands ------------------------------------------------------------------------
 
@@ -430,14 +432,17 @@ class Firmware:
 
     def _otp_calculate(self, body: Body) -> Body | _Wait:
         assert isinstance(body, OtpNameRequest)
-        _, credential = otp_store.lookup(self._state, body.name)
+        index, credential = otp_store.lookup(self._state, body.name)
+        if not credential.require_button:
+            code = self._code_of(index, credential)
+            return OtpCalculateResponse(code.code, code.valid_until, code.counter)
         otp_store.check_computable(credential, self.clock.now())
 
         def calculate() -> Body:
             code = self._code(body.name)
             return OtpCalculateResponse(code.code, code.valid_until, code.counter)
 
-        return _Wait(calculate) if credential.require_button else calculate()
+        return _Wait(calculate)
 
     def _otp_type(self, body: Body) -> Body | _Wait:
         assert isinstance(body, OtpTypeRequest)
@@ -457,9 +462,14 @@ class Firmware:
     def _code(self, name: str) -> otp_store.Code:
         """Compute the code; an HOTP counter is advanced and saved before anyone sees it."""
         index, credential = otp_store.lookup(self._state, name)
-        code = otp_store.compute_code(credential, self.clock.now())
+        return self._code_of(index, credential)
+
+    def _code_of(self, index: int, credential: Credential) -> otp_store.Code:
+        code = otp_store.compute_code(credential, self.clock.now(), self._last_code)
         if code.advanced is not None:
             self._commit(self._state.replace_at(index, code.advanced))
+        else:
+            self._last_code = code
         return code
 
     def _reset(self, body: Body) -> _Wait:
@@ -509,11 +519,18 @@ def _refused(seq: int, command: int, refused: Refused) -> bytes:
 
 def _limit(channel: SecureChannel | None) -> int:
     """Largest plaintext answer: the envelope must fit the message limit too."""
+    global _SEALED_LIMIT
     if channel is None:
         return MAX_MESSAGE
-    from keybridge.protocol.secure.channel import ENVELOPE_OVERHEAD
+    if _SEALED_LIMIT is None:  # an import statement per frame costs more than the rest of this
+        from keybridge.protocol.secure.channel import ENVELOPE_OVERHEAD
 
-    return MAX_MESSAGE - ENVELOPE_OVERHEAD
+        _SEALED_LIMIT = MAX_MESSAGE - ENVELOPE_OVERHEAD
+    return _SEALED_LIMIT
+
+
+_SEALED_LIMIT: int | None = None
+_SEALED_TYPE = bytes([MessageType.SEALED])
 
 
 def _clip(detail: str, limit: int = 512) -> bytes:

@@ -27,6 +27,7 @@ from keybridge.protocol.constants import (
     Status,
 )
 from keybridge.protocol.messages import Fields, encode_fields
+from keybridge.protocol.record import Record
 
 if TYPE_CHECKING:
     # The keyboard tables load on the first request that names a layout (OTP_TYPE, or OTP_PUT
@@ -198,14 +199,16 @@ def list_page(state: KeyState, start: int) -> OtpListResponse:
     return OtpListResponse(total=len(ordered), entries=tuple(entries))
 
 
-@dataclasses.dataclass(frozen=True)
-class Code:
+class Code(Record):
     """A computed code; ``advanced`` is the credential to store (HOTP) or None (TOTP)."""
 
     code: str
     valid_until: int | None = None
     counter: int | None = None
     advanced: Credential | None = None
+    source: Credential | None = dataclasses.field(default=None, repr=False, compare=False)
+    """TOTP: the credential the code is of (``step`` says when), so it can be reused."""
+    step: int | None = None
 
 
 def check_computable(credential: Credential, now: float | None) -> None:
@@ -224,15 +227,23 @@ def check_computable(credential: Credential, now: float | None) -> None:
         )
 
 
-def compute_code(credential: Credential, now: float | None) -> Code:
-    """The credential's current code (TOTP at ``now``, HOTP at its stored counter)."""
+def compute_code(credential: Credential, now: float | None, previous: Code | None = None) -> Code:
+    """The credential's current code (TOTP at ``now``, HOTP at its stored counter).
+
+    ``previous`` is a TOTP code computed before; when it is of this very credential (the same
+    immutable object) for the same time step, it is the answer and no HMAC is computed again
+    (hosts often ask for the code several times within a step).
+    """
     check_computable(credential, now)
     algorithm = ALGORITHMS[credential.algorithm]
     if credential.kind == OtpKind.TOTP:
         assert now is not None
         step = time_step(now, credential.period)
+        if previous is not None and previous.source is credential and previous.step == step:
+            return previous
         code = hotp(credential.secret, step, credential.digits, algorithm)
-        return Code(code, valid_until=min((step + 1) * credential.period, U64_MAX))
+        valid_until = min((step + 1) * credential.period, U64_MAX)
+        return Code(code, valid_until, source=credential, step=step)
     counter = credential.counter
     code = hotp(credential.secret, counter, credential.digits, algorithm)
     advanced = dataclasses.replace(credential, counter=counter + 1)

@@ -27,6 +27,9 @@ FAST_POLL_S = 0.05
 IDLE_POLL_S = 1.0
 """Poll interval otherwise; a safety net for states the port cannot see (sealed messages)."""
 
+_KEEPALIVE = bytes([MessageType.KEEPALIVE])
+_RESPONSE = bytes([MessageType.RESPONSE])
+
 
 class Device(Protocol):
     """What a link serves: the firmware core's message interface."""
@@ -67,13 +70,15 @@ class FramedPort:
 
     def feed(self, data: bytes) -> None:
         """Bytes from the host."""
-        dropped = self._decoder.dropped
-        messages = self._decoder.feed(data)
-        if self._decoder.dropped != dropped:
-            log.info("%s: dropped a corrupt frame: %s", self.name, self._decoder.last_error)
+        decoder = self._decoder
+        dropped = decoder.dropped
+        messages = decoder.feed(data)
+        if decoder.dropped != dropped:
+            log.info("%s: dropped a corrupt frame: %s", self.name, decoder.last_error)
+        debug = log.isEnabledFor(logging.DEBUG)
         for message in messages:
             self.frames_in += 1
-            if log.isEnabledFor(logging.DEBUG):
+            if debug:
                 log.debug("%s: <- %s", self.name, message.hex(" "))
             try:
                 replies = self.device.handle(message)
@@ -110,12 +115,14 @@ class FramedPort:
 
     def _emit(self, replies: list[bytes]) -> None:
         was_waiting = self._waiting
+        debug = bool(replies) and log.isEnabledFor(logging.DEBUG)
         for reply in replies:
-            if reply[:1] == bytes([MessageType.KEEPALIVE]):
+            kind = reply[:1]
+            if kind == _KEEPALIVE:
                 self._waiting = True
-            elif reply[:1] == bytes([MessageType.RESPONSE]):
+            elif kind == _RESPONSE:
                 self._waiting = False
-            if log.isEnabledFor(logging.DEBUG):
+            if debug:
                 log.debug("%s: -> %s", self.name, reply.hex(" "))
             try:
                 frame = encode_frame(reply)

@@ -122,11 +122,11 @@ class Body(Record):
 
     def to_fields(self) -> Fields:
         pairs: list[tuple[int, bytes]] = []
-        for name, tag, codec, _, _ in _plan(type(self)):
+        for name, tag, codec, _, _ in _PLANS.get(self.__class__) or _plan(self.__class__):
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, list | tuple):
+            if isinstance(value, (list, tuple)):  # a tuple of types: faster than list | tuple
                 pairs.extend((tag, codec.encode(v)) for v in value)
             else:
                 pairs.append((tag, codec.encode(value)))
@@ -135,7 +135,7 @@ class Body(Record):
     @classmethod
     def from_fields(cls, fields: Fields) -> Self:
         kwargs: dict[str, Any] = {}
-        for name, tag, codec, is_repeated, required in _plan(cls):
+        for name, tag, codec, is_repeated, required in _PLANS.get(cls) or _plan(cls):
             if is_repeated:
                 kwargs[name] = tuple(_decode(codec, tag, raw) for raw in fields.get_all(tag))
                 continue

@@ -28,25 +28,49 @@ MAX_MESSAGE = 2048
 """Largest message (before framing) either end sends or accepts."""
 
 _CRC_SIZE = 4
+_CRC_RESIDUE = 0x2144DF1C
 # COBS adds one byte per 254 bytes of body, plus the first code byte.
 _MAX_ENCODED = MAX_MESSAGE + _CRC_SIZE + (MAX_MESSAGE + _CRC_SIZE) // 254 + 1
 
 
 def cobs_encode(data: bytes) -> bytes:
     """Consistent Overhead Byte Stuffing: the result holds no zero byte."""
-    out = bytearray()
+    return bytes(_cobs_encode_into(bytearray(), data))
+
+
+def _cobs_encode_into(out: bytearray, data: bytes) -> bytearray:
+    long_blocks = len(data) >= 0xFE  # shorter data cannot hold a block that needs splitting
     for block in data.split(b"\x00"):
-        while len(block) >= 0xFE:
+        while long_blocks and len(block) >= 0xFE:
             out.append(0xFF)
             out += block[:0xFE]
             block = block[0xFE:]
         out.append(len(block) + 1)
         out += block
-    return bytes(out)
+    return out
 
 
 def cobs_decode(data: bytes) -> bytes:
     """Inverse of :func:`cobs_encode`; raises :class:`FrameError` on a malformed body."""
+    if 0 not in data:
+        # The common case (no block of 254 bytes): the decoded message is the body without its
+        # first code byte, with a zero where each later code byte stood.
+        out = bytearray(data)
+        i, n = 0, len(data)
+        while i < n:
+            code = data[i]
+            if code == 0xFF:
+                break  # a full block: take the general path
+            i += code
+            if i < n:
+                out[i] = 0
+        else:
+            if i == n:
+                return bytes(out[1:])
+    return _cobs_decode_checked(data)
+
+
+def _cobs_decode_checked(data: bytes) -> bytes:
     out = bytearray()
     i, n = 0, len(data)
     while i < n:
@@ -71,7 +95,9 @@ def encode_frame(message: bytes) -> bytes:
     if len(message) > MAX_MESSAGE:
         raise FrameError(f"message of {len(message)} bytes exceeds the {MAX_MESSAGE}-byte limit")
     crc = zlib.crc32(message).to_bytes(_CRC_SIZE, "little")
-    return b"\x00" + cobs_encode(message + crc) + b"\x00"
+    out = _cobs_encode_into(bytearray(b"\x00"), message + crc)  # built in place: no copies
+    out.append(DELIMITER)
+    return bytes(out)
 
 
 def decode_frame(body: bytes) -> bytes:
@@ -81,10 +107,11 @@ def decode_frame(body: bytes) -> bytes:
     raw = cobs_decode(body)
     if len(raw) < _CRC_SIZE:
         raise FrameError(f"frame of {len(raw)} bytes is too short to hold a CRC")
-    message, crc = raw[:-_CRC_SIZE], raw[-_CRC_SIZE:]
-    if zlib.crc32(message).to_bytes(_CRC_SIZE, "little") != crc:
+    # The CRC-32 of a message followed by its own CRC (little-endian) is a constant: one pass
+    # over the bytes, no slicing, checks both.
+    if zlib.crc32(raw) != _CRC_RESIDUE:
         raise FrameError("frame CRC mismatch (corrupted on the link)")
-    return message
+    return raw[:-_CRC_SIZE]
 
 
 class FrameDecoder:
@@ -102,25 +129,28 @@ class FrameDecoder:
         self.last_error: FrameError | None = None
 
     def feed(self, data: bytes) -> list[bytes]:
+        *bodies, rest = data.split(b"\x00")  # one split in C, not a find per delimiter
         messages: list[bytes] = []
-        start = 0
-        while True:
-            end = data.find(b"\x00", start)
-            if end < 0:
-                self._append(data[start:])
-                return messages
-            self._append(data[start:end])
-            body, overflow = bytes(self._buffer), self._overflow
+        if bodies and (self._buffer or self._overflow):
+            # The first delimiter ends the frame that earlier reads began.
+            self._append(bodies[0])
+            bodies[0] = bytes(self._buffer)
             self._buffer.clear()
-            self._overflow = False
-            start = end + 1
-            if overflow:
+            if self._overflow:
+                self._overflow = False
+                bodies[0] = b""
+                self._drop(FrameError(f"frame exceeds the {_MAX_ENCODED}-byte limit"))
+        for body in bodies:
+            if len(body) > _MAX_ENCODED:
                 self._drop(FrameError(f"frame exceeds the {_MAX_ENCODED}-byte limit"))
             elif body:
                 try:
                     messages.append(decode_frame(body))
                 except FrameError as exc:
                     self._drop(exc)
+        if rest:
+            self._append(rest)
+        return messages
 
     def _append(self, chunk: bytes) -> None:
         if self._overflow:
