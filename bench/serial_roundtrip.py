@@ -4,9 +4,11 @@ Both servers run as subprocesses on a pty and use the same framing (COBS + CRC-3
 answers OTP commands only in an encrypted session, so the bench pairs with the simulated key's
 state file first, opens a session and sends sealed OTP_CALCULATE requests (sealed ahead of the
 clock, replies opened afterwards: the figure is the link plus the key's work). The echo server
-gets a frame of the same size and answers with one the size of the key's sealed answer. Printed:
-p50 and p99 of each and the ratio (goal: simulator p50 <= 3x the echo's), plus the calculate
-through the full host stack (KeySession over SerialTransport, host crypto included).
+gets a frame of the same size and answers with one the size of the key's sealed answer. Both
+servers run at once and are measured in alternating blocks of rounds, so a change in the
+machine's load during the run weighs on both alike. Printed: p50 and p99 of each and the ratio
+(goal: simulator p50 <= 3x the echo's), plus the calculate through the full host stack
+(KeySession over SerialTransport, host crypto included).
 
     python bench/serial_roundtrip.py [--rounds 2000]
 """
@@ -90,7 +92,21 @@ def sealed_call(port: serial.Serial, channel: SecureChannel, message: bytes) -> 
     return reply
 
 
-def measure_simulator(url: str, pairing: Pairing, rounds: int) -> tuple[list[float], int, int]:
+WARMUP = 50
+BLOCK = 100
+"""Rounds measured on one server before switching to the other."""
+
+
+def start_echo(request_size: int, reply_size: int) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", ECHO_SERVER, str(reply_size)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().split()[1]
+
+
+def measure(url: str, pairing: Pairing, rounds: int) -> tuple[list[float], list[float], int, int]:
+    """Simulator and echo samples, interleaved in blocks; the sealed request and reply sizes."""
     with serial.serial_for_url(url, timeout=2) as port:
         channel = open_session(port, pairing)
         sealed_call(port, channel, request(2, Command.SET_TIME, SetTimeRequest(int(time.time()))))
@@ -100,35 +116,33 @@ def measure_simulator(url: str, pairing: Pairing, rounds: int) -> tuple[list[flo
         # be answered from the key's cache).
         sealed = [
             channel.seal(request(4 + i, Command.OTP_CALCULATE, OtpNameRequest("bench")))
-            for i in range(rounds + 50)
+            for i in range(rounds + WARMUP)
         ]
-        frames = [encode_frame(message) for message in sealed]
-        samples, replies = [], []
-        for frame in frames:
-            elapsed, reply = round_trip(port, frame)
-            samples.append(elapsed)
-            replies.append(reply)
+        frames = iter([encode_frame(message) for message in sealed])
+        replies = [round_trip(port, next(frames))[1] for _ in range(WARMUP)]
+        request_size, reply_size = len(sealed[0]), len(replies[-1])
+        process, echo_url = start_echo(request_size, reply_size)
+        echo_frame = encode_frame(b"\x01" * request_size)  # the sealed request's size
+        sim_samples: list[float] = []
+        echo_samples: list[float] = []
+        try:
+            with serial.serial_for_url(echo_url, timeout=2) as echo:
+                for _ in range(WARMUP):
+                    round_trip(echo, echo_frame)
+                while len(sim_samples) < rounds:
+                    for _ in range(min(BLOCK, rounds - len(sim_samples))):
+                        elapsed, reply = round_trip(port, next(frames))
+                        sim_samples.append(elapsed)
+                        replies.append(reply)
+                    echo_samples += [round_trip(echo, echo_frame)[0] for _ in range(BLOCK)]
+        finally:
+            process.terminate()
+            process.wait()
+            process.stdout.close()  # type: ignore[union-attr]
     for reply in replies:  # every answer really was a code
         answer = decode_message(channel.open(reply))
         assert isinstance(answer, Response) and answer.status == Status.OK, answer
-    return samples[50:], len(sealed[0]), len(replies[-1])
-
-
-def measure_echo(request_size: int, reply_size: int, rounds: int) -> list[float]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", ECHO_SERVER, str(reply_size)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split()[1]
-        frame = encode_frame(b"\x01" * request_size)  # the sealed request's size
-        with serial.serial_for_url(url, timeout=2) as port:
-            samples = [round_trip(port, frame)[0] for _ in range(rounds + 50)]
-        return samples[50:]
-    finally:
-        process.terminate()
-        process.wait()
-        process.stdout.close()  # type: ignore[union-attr]
+    return sim_samples, echo_samples[: len(sim_samples)], request_size, reply_size
 
 
 async def measure_session(url: str, rounds: int) -> list[float]:
@@ -153,9 +167,8 @@ def main() -> None:
         pairing = config.pairing_for(pair_state_file(state, config))
         assert pairing is not None
         with Simulator(state=state, extra_args=["-q"]) as sim:
-            sim_samples, request_size, reply_size = measure_simulator(sim.url, pairing, rounds)
+            sim_samples, echo_samples, request_size, reply_size = measure(sim.url, pairing, rounds)
             session_samples = asyncio.run(measure_session(sim.url, max(100, rounds // 4)))
-    echo_samples = measure_echo(request_size, reply_size, rounds)
 
     sim_p50, sim_p99 = percentiles(sim_samples)
     echo_p50, echo_p99 = percentiles(echo_samples)

@@ -66,6 +66,7 @@ from keybridge.protocol.messages import (
     Response,
     decode_message,
     encode_message,
+    encode_response,
 )
 from keybridge.protocol.secure.errors import ChannelClosedError, SecureChannelError
 from keybridge.protocol.secure.pin import DEFAULT_PIN_ITERATIONS
@@ -353,7 +354,7 @@ class Firmware:
             return [_refused(seq, command, refused)]
 
     def _ok(self, seq: int, command: int, body: Body) -> bytes:
-        out = encode_message(Response(seq, command, Status.OK, body.to_fields()))
+        out = encode_response(seq, command, _OK, body.to_bytes())
         if len(out) > self._limit:
             detail = f"the answer would exceed the {MAX_MESSAGE}-byte message limit"
             return _response(seq, command, Status.BAD_PARAMETER, detail)
@@ -531,6 +532,7 @@ def _limit(channel: SecureChannel | None) -> int:
 
 _SEALED_LIMIT: int | None = None
 _SEALED_TYPE = bytes([MessageType.SEALED])
+_OK = Status.OK  # a module global: reading an enum member is slow on Python 3.11
 
 
 def _clip(detail: str, limit: int = 512) -> bytes:

@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 U64_MAX = 2**64 - 1
+_TOTP = OtpKind.TOTP  # read once: an enum member lookup is slow on Python 3.11
 MAX_COUNTER = U64_MAX - 1
 """Largest HOTP counter a credential may hold: the key must be able to store counter + 1."""
 
@@ -213,7 +214,7 @@ class Code(Record):
 
 def check_computable(credential: Credential, now: float | None) -> None:
     """Refuse early what :func:`compute_code` would refuse (before asking for the button)."""
-    if credential.kind == OtpKind.TOTP:
+    if credential.kind == _TOTP:
         if now is None:
             raise Refused(
                 Status.CLOCK_NOT_SET, "the key's clock was never set; send SET_TIME first"
@@ -236,7 +237,7 @@ def compute_code(credential: Credential, now: float | None, previous: Code | Non
     """
     check_computable(credential, now)
     algorithm = ALGORITHMS[credential.algorithm]
-    if credential.kind == OtpKind.TOTP:
+    if credential.kind == _TOTP:
         assert now is not None
         step = time_step(now, credential.period)
         if previous is not None and previous.source is credential and previous.step == step:

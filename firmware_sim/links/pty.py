@@ -9,6 +9,7 @@ path is published; pyserial flushes whatever waited in the queue when it opens t
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import tty
@@ -45,7 +46,7 @@ class PtyLink:
         self._writer = BufferedWriter(
             self._reactor,
             self._master,
-            lambda data: os.write(self._master, data),
+            functools.partial(os.write, self._master),  # no Python frame per write
             name=self.port.name,
             on_error=self._write_failed,
         )
@@ -92,7 +93,7 @@ class PtyLink:
             self._writer = BufferedWriter(
                 self._reactor,
                 self._master,
-                lambda data: os.write(self._master, data),
+                functools.partial(os.write, self._master),  # no Python frame per write
                 name=self.port.name,
                 on_error=self._write_failed,
             )

@@ -44,7 +44,14 @@ class BufferedWriter:
                 return
             self._buffer += data
             return
-        sent = self._try_send(data)
+        try:  # _try_send, inlined: this runs for every reply
+            sent = self._send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self.close()
+            self._on_error(exc)
+            return
         if sent < len(data) and not self._closed:
             self._buffer += data[sent:]
             self._reactor.add_writer(self._fd, self._flush)

@@ -14,7 +14,13 @@ from typing import Any, Self, TypeVar
 
 from keybridge.errors import MessageError
 from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind, Tag
-from keybridge.protocol.messages import Fields, decode_fields, encode_fields
+from keybridge.protocol.messages import (
+    _FIELD_HEADER,
+    MAX_FIELD,
+    Fields,
+    decode_fields,
+    encode_fields,
+)
 from keybridge.protocol.record import Record
 
 __all__ = [
@@ -131,6 +137,21 @@ class Body(Record):
             else:
                 pairs.append((tag, codec.encode(value)))
         return Fields(tuple(pairs))
+
+    def to_bytes(self) -> bytes:
+        """``encode_fields(self.to_fields())`` in one pass (the key encodes a body per frame)."""
+        out = bytearray()
+        for name, tag, codec, _, _ in _PLANS.get(self.__class__) or _plan(self.__class__):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                raw = codec.encode(item)
+                if len(raw) > MAX_FIELD:
+                    raise MessageError(f"field 0x{tag:02x} of {len(raw)} bytes is too long")
+                out += _FIELD_HEADER.pack(tag, len(raw))
+                out += raw
+        return bytes(out)
 
     @classmethod
     def from_fields(cls, fields: Fields) -> Self:

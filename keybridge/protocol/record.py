@@ -131,6 +131,12 @@ def _compiled_init(cls: type) -> _Init:
     _check_fields(cls)  # dataclasses may ask for the signature before __init_subclass__ checks
     namespace: dict[str, Any] = {"__set": object.__setattr__, "__factory": _FACTORY}
     params, lines = [], []
+    self, store = "__record_self__", ""
+    if not any("__slots__" in c.__dict__ for c in cls.__mro__[:-2]):  # Record's own excepted
+        # Storing into the instance dict is what object.__setattr__ ends up doing, minus the
+        # call and the descriptor look-up: ~2.5x faster, and objects are built on every frame.
+        store = "__record_dict__"
+        lines.append(f"  {store} = {self}.__dict__")
     annotations: dict[str, Any] = {"return": None}
     for f in dataclasses.fields(cls):
         name = f.name
@@ -144,10 +150,10 @@ def _compiled_init(cls: type) -> _Init:
             lines.append(f"  if {name} is __factory: {name} = __fact_{name}()")
         else:
             params.append(name)
-        lines.append(f"  __set(__record_self__, {name!r}, {name})")
-    source = f"def __init__(__record_self__, {', '.join(params)}):\n" + (
-        "\n".join(lines) or "  pass"
-    )
+        lines.append(
+            f"  {store}[{name!r}] = {name}" if store else f"  __set({self}, {name!r}, {name})"
+        )
+    source = f"def __init__({self}, {', '.join(params)}):\n" + ("\n".join(lines) or "  pass")
     exec(source, namespace)  # the same technique as dataclasses, run once per class on demand
     compiled: _Init = namespace["__init__"]
     compiled.__qualname__ = f"{cls.__qualname__}.__init__"

@@ -192,3 +192,18 @@ def test_a_record_refuses_a_required_field_after_a_default_as_dataclasses_do() -
         class Bad(Record):
             x: int = 1
             y: int  # type: ignore[misc]
+
+
+def test_a_record_with_slots_is_built_without_an_instance_dict() -> None:
+    class Slotted(Record):
+        """Fields in slots: __init__ stores through object.__setattr__."""
+
+        __slots__ = ("x", "y")
+        x: int
+        y: str
+
+    point = Slotted(1, "a")
+    assert (point.x, point.y) == (1, "a") and not hasattr(point, "__dict__")
+    assert point == Slotted(1, "a") and point != Slotted(2, "a")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        point.x = 2  # type: ignore[misc]
