@@ -236,17 +236,17 @@ def compute_code(credential: Credential, now: float | None, previous: Code | Non
     (hosts often ask for the code several times within a step).
     """
     check_computable(credential, now)
-    algorithm = ALGORITHMS[credential.algorithm]
     if credential.kind == _TOTP:
         assert now is not None
         step = time_step(now, credential.period)
         if previous is not None and previous.source is credential and previous.step == step:
             return previous
+        algorithm = ALGORITHMS[credential.algorithm]
         code = hotp(credential.secret, step, credential.digits, algorithm)
         valid_until = min((step + 1) * credential.period, U64_MAX)
         return Code(code, valid_until, source=credential, step=step)
     counter = credential.counter
-    code = hotp(credential.secret, counter, credential.digits, algorithm)
+    code = hotp(credential.secret, counter, credential.digits, ALGORITHMS[credential.algorithm])
     advanced = dataclasses.replace(credential, counter=counter + 1)
     return Code(code, counter=counter, advanced=advanced)
 

@@ -165,7 +165,10 @@ class Body(Record):
                 if required:
                     raise MessageError(f"missing field {tag.name} (0x{tag:02x})")
                 continue
-            kwargs[name] = _decode(codec, tag, raw)
+            try:  # _decode, inlined: every request goes through here
+                kwargs[name] = codec.decode(raw)
+            except MessageError as exc:
+                raise MessageError(f"field {tag.name} (0x{tag:02x}): {exc}") from None
         return cls(**kwargs)
 
 
