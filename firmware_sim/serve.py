@@ -22,16 +22,17 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from firmware_sim.links.pty import PtyLink
 from firmware_sim.links.reactor import Reactor
 from firmware_sim.links.serving import Device, FramedPort
 from keybridge.errors import InvalidInputError, KeybridgeError
+from keybridge.protocol.record import Record
 
 if TYPE_CHECKING:
+    # Each link module loads when a key is served on it (socket for TCP, tty for a pty).
+    from firmware_sim.links.pty import PtyLink
     from firmware_sim.links.tcp import TcpLink
 
 __all__ = ["KeyServer", "ServeOptions", "main", "parse_args", "state_paths"]
@@ -41,8 +42,7 @@ log = logging.getLogger("firmware_sim")
 MAX_KEYS = 1000
 
 
-@dataclass(frozen=True)
-class ServeOptions:
+class ServeOptions(Record):
     """What ``serve`` runs; :func:`parse_args` builds it from the command line."""
 
     link: str = "pty"
@@ -247,6 +247,8 @@ class KeyServer:
                 port = FramedPort(device, self.reactor, name=f"key {index}")
                 link: PtyLink | TcpLink
                 if self.options.link == "pty":
+                    from firmware_sim.links.pty import PtyLink
+
                     link = PtyLink(port, self.reactor)
                 else:
                     from firmware_sim.links.tcp import TcpLink

@@ -53,6 +53,7 @@ from firmware_sim.serve import KeyServer, ServeOptions, configure_logging
 
 def loaded():
     return sorted(m for m in sys.modules if m.split(".")[0] in ("cryptography", "keybridge")
+                  or m.startswith("firmware_sim.links.")
                   or m in ("argparse", "asyncio", "tempfile"))
 
 configure_logging(-1)
@@ -92,6 +93,10 @@ def test_a_starting_key_imports_no_cryptography_layouts_or_uri_parser(link: str)
     result = start_a_key(link)
     assert lazy_in(result["ready"]) == []
     assert "keybridge.protocol.commands" in result["ready"]  # type: ignore[operator]
+    # Only the link in use is imported (socket for TCP, tty for a pty).
+    other = {"pty": "firmware_sim.links.tcp", "tcp": "firmware_sim.links.pty"}[link]
+    assert other not in result["ready"]  # type: ignore[operator]
+    assert f"firmware_sim.links.{link}" in result["ready"]  # type: ignore[operator]
     # The first frame (GET_INFO, status OK) is answered without cryptography; only its list
     # of layouts loads the keyboard tables.
     assert result["status"] == 0
