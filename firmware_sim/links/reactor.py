@@ -1,9 +1,9 @@
-"""A small selector-based event loop for the simulator's links.
+"""A small poll-based event loop for the simulator's links.
 
 Why not asyncio: importing :mod:`asyncio` alone costs about 100 ms of a cold start whose goal is
 150 ms to the ``READY`` line. The links only need readers, writers and timers, which
-:mod:`selectors` gives in a few milliseconds. The method names follow asyncio's loop
-(``add_reader``, ``call_later``, ...) so the link code reads the same.
+:func:`select.poll` gives at once (:mod:`selectors` where there is no poll). The method names
+follow asyncio's loop (``add_reader``, ``call_later``, ...) so the link code reads the same.
 
 The reactor is single-threaded; :meth:`Reactor.call_soon_threadsafe` is the one method another
 thread may call (tests that serve a key on a background thread use it to stop the loop).
@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import math
 import os
-import selectors
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -39,11 +40,75 @@ class Timer:
         self.cancelled = True
 
 
-class Reactor:
-    """Readers, writers and timers on one :class:`selectors.DefaultSelector`."""
+class _Poll:
+    """The part of :class:`selectors.PollSelector` the reactor uses, on :func:`select.poll`
+    directly: the selectors layer doubled the loop's cost per frame. Readiness is reported as
+    PollSelector does (a hang-up or error wakes readers and writers alike)."""
 
     def __init__(self) -> None:
+        self._poll = select.poll()
+        self._events: dict[int, int] = {}
+
+    def set(self, fd: int, read: bool, write: bool) -> None:
+        mask = (select.POLLIN if read else 0) | (select.POLLOUT if write else 0)
+        if not mask:
+            if self._events.pop(fd, None) is not None:
+                self._poll.unregister(fd)
+        elif self._events.get(fd) != mask:
+            self._events[fd] = mask
+            self._poll.register(fd, mask)  # also modifies a registered fd
+
+    def wait(self, timeout: float | None) -> list[tuple[int, bool, bool]]:
+        ms = None if timeout is None else max(0, math.ceil(timeout * 1000))
+        return [
+            (fd, bool(event & ~select.POLLOUT), bool(event & ~select.POLLIN))
+            for fd, event in self._poll.poll(ms)
+        ]
+
+    def close(self) -> None:
+        self._events.clear()
+
+
+class _Selector:
+    """The same interface on :class:`selectors.DefaultSelector` (where there is no poll)."""
+
+    def __init__(self) -> None:
+        import selectors  # only where there is no poll
+
         self._selector = selectors.DefaultSelector()
+
+    def set(self, fd: int, read: bool, write: bool) -> None:
+        import selectors
+
+        events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
+        try:
+            key = self._selector.get_key(fd)
+        except KeyError:
+            if events:
+                self._selector.register(fd, events)
+            return
+        if not events:
+            self._selector.unregister(fd)
+        elif key.events != events:
+            self._selector.modify(fd, events)
+
+    def wait(self, timeout: float | None) -> list[tuple[int, bool, bool]]:
+        import selectors
+
+        return [
+            (int(key.fd), bool(events & selectors.EVENT_READ), bool(events & selectors.EVENT_WRITE))
+            for key, events in self._selector.select(timeout)
+        ]
+
+    def close(self) -> None:
+        self._selector.close()
+
+
+class Reactor:
+    """Readers, writers and timers on :func:`select.poll` (a selector where it is missing)."""
+
+    def __init__(self) -> None:
+        self._selector: _Poll | _Selector = _Poll() if hasattr(select, "poll") else _Selector()
         self._readers: dict[int, Callback] = {}
         self._writers: dict[int, Callback] = {}
         self._timers: list[tuple[float, int, Timer]] = []
@@ -84,19 +149,7 @@ class Reactor:
             self._update(fd)
 
     def _update(self, fd: int) -> None:
-        events = (selectors.EVENT_READ if fd in self._readers else 0) | (
-            selectors.EVENT_WRITE if fd in self._writers else 0
-        )
-        try:
-            key = self._selector.get_key(fd)
-        except KeyError:
-            if events:
-                self._selector.register(fd, events)
-            return
-        if not events:
-            self._selector.unregister(fd)
-        elif key.events != events:
-            self._selector.modify(fd, events)
+        self._selector.set(fd, fd in self._readers, fd in self._writers)
 
     # -- timers ------------------------------------------------------------------------------
 
@@ -145,11 +198,10 @@ class Reactor:
         elif self._timers:
             wait = max(0.0, self._timers[0][0] - self.time())
             timeout = wait if timeout is None else min(timeout, wait)
-        for key, events in self._selector.select(timeout):
-            fd = int(key.fd)
-            if events & selectors.EVENT_READ and fd in self._readers:
+        for fd, readable, writable in self._selector.wait(timeout):
+            if readable and fd in self._readers:
                 self._readers[fd]()
-            if events & selectors.EVENT_WRITE and fd in self._writers:
+            if writable and fd in self._writers:
                 self._writers[fd]()
         while self._pending_signals:
             handler = self._signal_handlers.get(self._pending_signals.pop(0))
