@@ -221,11 +221,16 @@ class Firmware:
         try:
             sealed = [channel.seal(message) for message in out]
         except ChannelClosedError:  # the counter ran out mid-answer (keep-alives)
-            self.security.close_session("its frame counter is exhausted")
-            return [_response(0, 0, Status.ACCESS_DENIED, _COUNTER_EXHAUSTED)]
+            return self._end_exhausted_session()
         if self.security.drop_after_reply and channel is self.security.channel:
             self.security.close_session("its host is no longer paired")
         return sealed
+
+    def _end_exhausted_session(self) -> list[bytes]:
+        """The session's counter ran out: close it, and say so in plaintext."""
+        self.security.close_session("its frame counter is exhausted")
+        detail = "the session's frame counter is exhausted: open a new session"
+        return [_response(0, 0, Status.ACCESS_DENIED, detail)]
 
     def commit(self, state: KeyState) -> None:
         """Save ``state`` to flash, then adopt it; a failed save changes nothing."""
@@ -258,8 +263,7 @@ class Firmware:
             self.security.close_session(str(exc))
             return [_response(0, 0, Status.ACCESS_DENIED, f"sealed frame rejected: {exc}")]
         if channel.frames_left == 0:  # no counter left for the answer: run nothing
-            self.security.close_session("its frame counter is exhausted")
-            return [_response(0, 0, Status.ACCESS_DENIED, _COUNTER_EXHAUSTED)]
+            return self._end_exhausted_session()
         self.handling_sealed = True
         self._limit = _limit(channel)
         try:
@@ -501,7 +505,6 @@ def _response(seq: int, command: int, status: Status, detail: str | None = None)
     return encode_message(Response(seq, command, status, fields))
 
 
-_COUNTER_EXHAUSTED = "the session's frame counter is exhausted: open a new session"
 _HANDSHAKES = frozenset({Command.PAIR_BEGIN, Command.PAIR_CONFIRM, Command.SESSION_OPEN})
 
 
