@@ -22,12 +22,12 @@ import time
 from bumble import gatt
 from bumble.device import Connection
 
-from firmware_sim.ble_link import BleKeyPeripheral
-from firmware_sim.ble_virtual import VirtualRadio
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
+from firmware_sim.links.ble_peripheral import BleKeyPeripheral
+from firmware_sim.links.virtual_radio import VirtualRadio
 from keybridge.hostconfig import HostConfig
 from keybridge.protocol.fragments import fragment
 from keybridge.session import KeySession

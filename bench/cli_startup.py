@@ -39,8 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware_sim.paired import pair_state_file
 from firmware_sim.simulator import Simulator
+from firmware_sim.testing.paired import pair_state_file
 from keybridge.hostconfig import HostConfig
 
 HELP_GOAL = 0.5

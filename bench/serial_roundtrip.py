@@ -27,8 +27,8 @@ from pathlib import Path
 
 import serial
 
-from firmware_sim.paired import pair_state_file
 from firmware_sim.simulator import Simulator
+from firmware_sim.testing.paired import pair_state_file
 from keybridge.hostconfig import HostConfig
 from keybridge.protocol.commands import (
     Body,

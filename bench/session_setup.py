@@ -25,14 +25,14 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
 from firmware_sim.links.memory import MemoryTransport
-from firmware_sim.paired import pair_firmware, pair_state_file
 from firmware_sim.serve import KeyServer, ServeOptions
 from firmware_sim.simulator import Simulator
+from firmware_sim.testing.paired import pair_firmware, pair_state_file
 from keybridge.hostconfig import HostConfig
 from keybridge.protocol.channel import Channel
 from keybridge.protocol.commands import OtpNameRequest

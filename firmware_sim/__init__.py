@@ -1,1 +1,6 @@
-"""Simulated Hideez-style key: an I/O-free firmware core and the links around it."""
+"""Simulated Hideez-style key.
+
+``firmware/`` is the I/O-free key, ``links/`` carries its messages (pty, TCP, memory, BLE),
+the runners sit here (``serve``, ``threaded``, ``simulator``, ``__main__``) and ``testing/``
+holds the pytest plugin, pairing helpers and transcripts.
+"""

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
+from firmware_sim.links.framed_port import Device, FramedPort
 from firmware_sim.links.reactor import Reactor
-from firmware_sim.links.serving import Device, FramedPort
 from keybridge.errors import InvalidInputError, KeybridgeError
 from keybridge.protocol.record import Record
 
@@ -46,7 +46,7 @@ class ServeOptions(Record):
     """What ``serve`` runs; :func:`parse_args` builds it from the command line."""
 
     link: str = "pty"
-    """``pty``, ``tcp``, ``ble-virtual`` or ``ble:TRANSPORT`` (see ``links.ble_serving``)."""
+    """``pty``, ``tcp``, ``ble-virtual`` or ``ble:TRANSPORT`` (see ``links.ble_keys``)."""
     host: str = "127.0.0.1"
     port: int = 0
     state: Path | None = None
@@ -70,7 +70,7 @@ def parse_link(spec: str) -> tuple[str, str, int]:
     if kind == "pty" and not rest:
         return "pty", "", 0
     if kind in ("ble", "ble-virtual"):
-        from firmware_sim.links.ble_serving import parse_ble_link
+        from firmware_sim.links.ble_keys import parse_ble_link
 
         return parse_ble_link(spec), "", 0
     if kind != "tcp":
@@ -184,8 +184,8 @@ def parse_args(argv: Sequence[str]) -> ServeOptions:
 
 
 def _check_specs(clock: str, button: str) -> None:
-    from firmware_sim.button import Button
-    from firmware_sim.clock import KeyClock
+    from firmware_sim.firmware.button import Button
+    from firmware_sim.firmware.clock import KeyClock
 
     KeyClock.parse(clock)
     Button.parse(button)
@@ -193,10 +193,10 @@ def _check_specs(clock: str, button: str) -> None:
 
 def make_firmware(options: ServeOptions, state: Path) -> Device:
     """One key: its own flash file, clock and button."""
-    from firmware_sim.button import Button
-    from firmware_sim.clock import KeyClock
-    from firmware_sim.core import Firmware
-    from firmware_sim.device_key import encrypted_flash
+    from firmware_sim.firmware.button import Button
+    from firmware_sim.firmware.clock import KeyClock
+    from firmware_sim.firmware.core import Firmware
+    from firmware_sim.firmware.device_key import encrypted_flash
 
     # Secrets are sealed under a device key in STATE.devkey, kept apart from the state file.
     return Firmware(
@@ -328,7 +328,7 @@ def serve(options: ServeOptions, *, stdout: TextIO | None = None) -> int:
     """Run keys until SIGINT/SIGTERM; prints the READY lines. Returns the exit status."""
     out = stdout if stdout is not None else sys.stdout
     if options.link.startswith("ble"):
-        from firmware_sim.links.ble_serving import serve_ble_keys
+        from firmware_sim.links.ble_keys import serve_ble_keys
 
         return serve_ble_keys(options, make_firmware, stdout=out)
     server = KeyServer(options)

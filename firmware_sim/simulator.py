@@ -6,7 +6,7 @@
         async with KeySession.connect(sim.url) as key: ...
     # stopped with SIGTERM (SIGKILL if it hangs); stopped at interpreter exit at the latest
 
-Used by the pytest plugin (:mod:`firmware_sim.pytest_plugin`), the end-to-end tests and the
+Used by the pytest plugin (:mod:`firmware_sim.testing.pytest_plugin`), the end-to-end tests and the
 benchmarks. A process that dies before it is ready raises :class:`SimulatorError` with the tail
 of its log.
 """

@@ -14,8 +14,8 @@ import logging
 import os
 import tty
 
+from firmware_sim.links.framed_port import FramedPort
 from firmware_sim.links.reactor import Reactor
-from firmware_sim.links.serving import FramedPort
 from firmware_sim.links.stream import BufferedWriter
 
 __all__ = ["PtyLink"]

@@ -11,8 +11,8 @@ import logging
 import socket
 from collections import deque
 
+from firmware_sim.links.framed_port import FramedPort
 from firmware_sim.links.reactor import Reactor
-from firmware_sim.links.serving import FramedPort
 from firmware_sim.links.stream import BufferedWriter
 
 __all__ = ["TcpLink", "format_url"]

@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_sim.paired import pair_state_file
 from firmware_sim.simulator import Simulator
+from firmware_sim.testing.paired import pair_state_file
 from keybridge.cli.main import cli
 from keybridge.errors import InvalidInputError
 from keybridge.hostconfig import HostConfig

@@ -13,8 +13,8 @@ from bumble import data_types, gatt, hci
 from bumble.core import AdvertisingData
 from bumble.device import Device, DeviceConfiguration
 
-from firmware_sim.ble_link import attach_virtual_controller, default_address
-from firmware_sim.ble_virtual import VirtualRadio
+from firmware_sim.links.ble_peripheral import attach_virtual_controller, default_address
+from firmware_sim.links.virtual_radio import VirtualRadio
 from keybridge.errors import (
     DeviceNotFoundError,
     LinkTimeoutError,

@@ -14,11 +14,12 @@ from keybridge.transport.bumble_backend import BumbleCentral
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[list[str]]:
-    """``python -m firmware_sim.ble_virtual`` with two echo keys; yields their READY URLs."""
+    """``python -m firmware_sim.links.virtual_radio`` with two echo keys; yields the READY
+    URLs."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "firmware_sim.ble_virtual",
+        "firmware_sim.links.virtual_radio",
         "--keys",
         "2",
         "--name",

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from firmware_sim.ble_link import serve_ble
+from firmware_sim.links.ble_peripheral import serve_ble
 from keybridge.transport.ble import BleBackend, BleTransport
 
 pytestmark = pytest.mark.device

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_sim.links.ble_serving import ble_key_name, parse_ble_link
+from firmware_sim.links.ble_keys import ble_key_name, parse_ble_link
 from firmware_sim.serve import main as serve_main
 from firmware_sim.serve import parse_args
 from firmware_sim.simulator import Simulator

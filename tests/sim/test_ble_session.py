@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from firmware_sim.ble_virtual import VirtualRadio
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
+from firmware_sim.links.virtual_radio import VirtualRadio
 from keybridge.hes.model import Hes
 from keybridge.hostconfig import HostConfig
 from keybridge.keyboard.reports import decode_reports

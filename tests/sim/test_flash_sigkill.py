@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.flash import Flash
+from firmware_sim.firmware.flash import Flash
 
 SLOTS = 100  # names c0..c99: after the first hundred writes, each write replaces a credential
 WRITES_PER_ROUND = 5000  # more than a round can do before its kill
@@ -26,11 +26,11 @@ ROUNDS = 8
 
 WRITER = """
 import sys
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
-from firmware_sim.paired import SecureLink, pair_firmware
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
+from firmware_sim.testing.paired import SecureLink, pair_firmware
 from keybridge.protocol.commands import OtpPutRequest
 from keybridge.protocol.constants import Command, Status
 from keybridge.protocol.messages import Request, decode_message, encode_message

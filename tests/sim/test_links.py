@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import serial
 
-from firmware_sim.button import Button, Decision
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
+from firmware_sim.firmware.button import Button, Decision
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
+from firmware_sim.links.framed_port import Device
 from firmware_sim.links.memory import MemoryTransport
-from firmware_sim.links.serving import Device
 from firmware_sim.serve import KeyServer, ServeOptions
 from keybridge.errors import LinkTimeoutError, TransportError
 from keybridge.protocol.commands import GetInfoResponse

@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
 from firmware_sim.links.memory import MemoryTransport
-from firmware_sim.paired import SecureLink, pair_firmware
 from firmware_sim.simulator import Simulator
+from firmware_sim.testing.paired import SecureLink, pair_firmware
 from keybridge.hostconfig import HostConfig
 from keybridge.protocol.commands import BODIES, HandshakeBody, OtpPutRequest
 from keybridge.protocol.constants import UNAUTHENTICATED_COMMANDS, Command, Status, Tag

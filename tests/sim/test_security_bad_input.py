@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
 from firmware_sim.links.memory import MemoryTransport
-from firmware_sim.paired import pair_firmware
+from firmware_sim.testing.paired import pair_firmware
 from keybridge.hostconfig import HostConfig
 from keybridge.protocol.commands import HandshakeBody, OtpPutRequest
 from keybridge.protocol.constants import Command, Status, Tag
@@ -41,7 +41,7 @@ async def rig() -> AsyncIterator[Rig]:
     other = pair_firmware(firmware, host_id=b"\x07" * 16)
     assert other.host_id == b"\x07" * 16
     put = OtpPutRequest("bank", b"12345678901234567890").to_fields()
-    from firmware_sim.paired import SecureLink
+    from firmware_sim.testing.paired import SecureLink
 
     SecureLink(firmware, other).handle(encode_message(Request(1, Command.OTP_PUT, put)))
     config = HostConfig.memory()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
 from firmware_sim.links.memory import MemoryTransport
-from firmware_sim.paired import pair_firmware
+from firmware_sim.testing.paired import pair_firmware
 from keybridge.hostconfig import HostConfig
 from keybridge.protocol.secure import ChannelClosedError, Pairing, SessionHost, SessionKey
 from keybridge.protocol.status import AccessDeniedError

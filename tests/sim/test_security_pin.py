@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from firmware_sim import security
-from firmware_sim.pytest_plugin import SimKey
+from firmware_sim.firmware import security
 from firmware_sim.simulator import Simulator
+from firmware_sim.testing.pytest_plugin import SimKey
 from keybridge.errors import InvalidInputError
 from keybridge.hostconfig import HostConfig
 from keybridge.protocol.constants import Status

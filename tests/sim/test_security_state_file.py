@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.device_key import DeviceKeySecrets, device_key_path, encrypted_flash
-from firmware_sim.flash import Flash, FlashError
+from firmware_sim.firmware.device_key import DeviceKeySecrets, device_key_path, encrypted_flash
+from firmware_sim.firmware.flash import Flash, FlashError
+from firmware_sim.firmware.state import Credential, KeyState
 from firmware_sim.simulator import Simulator, SimulatorError
-from firmware_sim.state import Credential, KeyState
 from keybridge.hostconfig import HostConfig
 from keybridge.session import KeySession
 

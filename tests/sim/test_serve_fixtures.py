@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.pytest_plugin import DEVICE_ENV, SimKey
 from firmware_sim.simulator import Simulator
+from firmware_sim.testing.pytest_plugin import DEVICE_ENV, SimKey
 from keybridge.protocol.status import ButtonError, ClockError
 
 QA_DOC = Path(__file__).parents[2] / "docs" / "qa.md"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_sim.button import Button, Decision
-from firmware_sim.clock import ClockBackwardsError, KeyClock
+from firmware_sim.firmware.button import Button, Decision
+from firmware_sim.firmware.clock import ClockBackwardsError, KeyClock
 from keybridge.errors import InvalidInputError
 from keybridge.protocol.constants import CLOCK_BACKWARDS_TOLERANCE_S
 

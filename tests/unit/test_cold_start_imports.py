@@ -19,7 +19,7 @@ import pytest
 
 import keybridge.otp
 import keybridge.protocol.secure
-from firmware_sim.state import Credential, KeyState
+from firmware_sim.firmware.state import Credential, KeyState
 from keybridge.protocol.commands import (
     BODIES,
     Empty,

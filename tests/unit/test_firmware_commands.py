@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from firmware_sim import otp_store
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import FIRMWARE_VERSION, Firmware
-from firmware_sim.flash import Flash, FlashError
-from firmware_sim.paired import SecureLink, info_of, pair_firmware
+from firmware_sim.firmware import otp_store
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import FIRMWARE_VERSION, Firmware
+from firmware_sim.firmware.flash import Flash, FlashError
+from firmware_sim.testing.paired import SecureLink, info_of, pair_firmware
 from keybridge.errors import UnsupportedCharacterError
 from keybridge.keyboard import LAYOUT_IDS, decode_reports
 from keybridge.otp.codes import Algorithm, hotp, totp

@@ -7,11 +7,11 @@ import weakref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
-from firmware_sim.paired import SecureLink, pair_firmware
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
+from firmware_sim.testing.paired import SecureLink, pair_firmware
 from keybridge.protocol.commands import (
     OtpListRequest,
     OtpNameRequest,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from firmware_sim.button import Button
-from firmware_sim.transcript import run_transcript
+from firmware_sim.firmware.button import Button
+from firmware_sim.testing.transcript import run_transcript
 from keybridge.protocol.commands import (
     GetInfoResponse,
     OtpCalculateResponse,

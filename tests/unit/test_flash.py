@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import FORMAT_VERSION, MAGIC, Flash, FlashError
-from firmware_sim.state import Credential, KeyState
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import FORMAT_VERSION, MAGIC, Flash, FlashError
+from firmware_sim.firmware.state import Credential, KeyState
 from keybridge.errors import KeybridgeError
 from keybridge.protocol.constants import HashAlgorithm, OtpKind
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from firmware_sim.otp_store import compute_code
-from firmware_sim.state import Credential
+from firmware_sim.firmware.otp_store import compute_code
+from firmware_sim.firmware.state import Credential
 from keybridge.otp.codes import totp
 from keybridge.protocol.constants import OtpKind
 

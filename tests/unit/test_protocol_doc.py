@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.transcript import run_transcript
+from firmware_sim.testing.transcript import run_transcript
 from keybridge.errors import MessageError
 from keybridge.protocol import commands as c
 from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
 from firmware_sim.links.memory import MemoryTransport
 from keybridge.errors import InvalidInputError
 from keybridge.keyboard import decode_reports

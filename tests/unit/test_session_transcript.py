@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from firmware_sim.transcript import transcript_firmware
+from firmware_sim.testing.transcript import transcript_firmware
 from keybridge.protocol import commands as c
 from keybridge.protocol.constants import Command
 from keybridge.protocol.messages import Fields, Request, Response, decode_message, encode_message

@@ -1,8 +1,8 @@
 """The serving loop shared by every byte-stream link: frames in, firmware, frames out.
 
 A :class:`FramedPort` joins one device (anything with ``handle(bytes) -> list[bytes]`` and
-``poll() -> list[bytes]``, such as :class:`firmware_sim.core.Firmware`) to one byte stream. It
-decodes frames with :class:`~keybridge.protocol.framing.FrameDecoder` (corrupt frames are
+``poll() -> list[bytes]``, such as :class:`firmware_sim.firmware.core.Firmware`) to one byte
+stream. It decodes frames with :class:`~keybridge.protocol.framing.FrameDecoder` (corrupt frames are
 dropped and logged; the host retries), hands each message to the device, frames the replies and
 polls the device: every 50 ms while a request waits (for the button), once a second otherwise.
 """

@@ -3,7 +3,7 @@
 The cryptography is :mod:`keybridge.protocol.secure`; this module keeps the key's side of it:
 which pairing attempt is running, which session is open (and for which host), whether the PIN
 was verified in it, and the commands that change pairings and the PIN. The core
-(:mod:`firmware_sim.core`) routes commands here and seals and opens frames with
+(:mod:`firmware_sim.firmware.core`) routes commands here and seals and opens frames with
 :attr:`KeySecurity.channel`.
 
 Rules (``docs/security.md``): without a session only GET_INFO, PAIR_BEGIN, PAIR_CONFIRM and
@@ -19,8 +19,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from firmware_sim.otp_store import Refused
-from firmware_sim.state import KeyState, PairedHost, PinRecord
+from firmware_sim.firmware.otp_store import Refused
+from firmware_sim.firmware.state import KeyState, PairedHost, PinRecord
 from keybridge.protocol.commands import (
     Body,
     Empty,
@@ -52,13 +52,13 @@ from keybridge.protocol.secure.pin import (
 if TYPE_CHECKING:
     # Pairing and sessions import cryptography: they load when a host first pairs or opens a
     # session, not at start (the simulator's cold start has a budget).
-    from firmware_sim.core import Firmware, _Wait
+    from firmware_sim.firmware.core import Firmware, _Wait
     from keybridge.protocol.secure.channel import SecureChannel
     from keybridge.protocol.secure.pairing import PairingKey
 
 __all__ = ["OTP_COMMANDS", "KeySecurity"]
 
-log = logging.getLogger("firmware_sim.security")
+log = logging.getLogger("firmware_sim.firmware.security")
 
 OTP_COMMANDS = frozenset(
     {
@@ -163,7 +163,7 @@ class KeySecurity:
         return HandshakeBody(reply)
 
     def _pair_confirm(self, body: Body) -> _Wait:
-        from firmware_sim.core import _Wait
+        from firmware_sim.firmware.core import _Wait
 
         assert isinstance(body, HandshakeBody)
         attempt, self._pairing = self._pairing, None

@@ -32,7 +32,7 @@ from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import StreamPacketSource
 
-from firmware_sim.ble_link import (
+from firmware_sim.links.ble_peripheral import (
     BleKeyPeripheral,
     MessageHandler,
     PollingDevice,
@@ -205,9 +205,10 @@ async def run_virtual(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m firmware_sim.ble_virtual``: echo keys on a virtual radio (link testing)."""
+    """``python -m firmware_sim.links.virtual_radio``: echo keys on a virtual radio (for link
+    tests)."""
     parser = argparse.ArgumentParser(
-        prog="python -m firmware_sim.ble_virtual",
+        prog="python -m firmware_sim.links.virtual_radio",
         description="Serve echo keys (each message comes back unchanged) on a virtual BLE radio "
         "that other processes join over tcp-client:HOST:PORT. Prints one READY line per key.",
     )

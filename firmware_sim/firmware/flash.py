@@ -11,7 +11,7 @@ mix. A file that is truncated, corrupt, foreign or from a newer format is refuse
 
 Secrets (OTP secrets, pairing keys, the PIN hash) pass through one :class:`SecretCodec`: plain
 base64 by default (in-memory keys, tests), sealed under a device key kept in its own file for
-the simulator (:mod:`firmware_sim.device_key`), so the state file alone reveals no secret.
+the simulator (:mod:`firmware_sim.firmware.device_key`), so the state file alone reveals no secret.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import struct
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from firmware_sim.state import Credential, KeyState, PairedHost, PinRecord
+from firmware_sim.firmware.state import Credential, KeyState, PairedHost, PinRecord
 from keybridge.errors import KeybridgeError
 from keybridge.protocol.constants import HashAlgorithm, OtpKind
 

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from firmware_sim.button import Button
-    from firmware_sim.clock import KeyClock
-    from firmware_sim.core import Firmware
+    from firmware_sim.firmware.button import Button
+    from firmware_sim.firmware.clock import KeyClock
+    from firmware_sim.firmware.core import Firmware
     from firmware_sim.links.memory import MemoryTransport
     from firmware_sim.simulator import Simulator
     from keybridge.session import KeySession
@@ -84,7 +84,7 @@ class ClockControl:
     """
 
     def __init__(self) -> None:
-        from firmware_sim.clock import KeyClock
+        from firmware_sim.firmware.clock import KeyClock
 
         self._skew = 0.0
         self.clock: KeyClock = KeyClock(self.source)
@@ -185,9 +185,9 @@ async def sim_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
             yield SimKey(await _paired_session(session), url=url)
         return
 
-    from firmware_sim.button import Button
-    from firmware_sim.core import Firmware
-    from firmware_sim.flash import Flash
+    from firmware_sim.firmware.button import Button
+    from firmware_sim.firmware.core import Firmware
+    from firmware_sim.firmware.flash import Flash
     from firmware_sim.links.memory import MemoryTransport
 
     clock = ClockControl()
@@ -234,8 +234,8 @@ def make_simulator(
             return _ExternalSimulator(url)  # type: ignore[return-value]
         options.setdefault("state", tmp_path / f"key{len(started) + 1}.state")
         if pair:
-            from firmware_sim.paired import pair_state_file
             from firmware_sim.serve import state_paths
+            from firmware_sim.testing.paired import pair_state_file
             from keybridge.hostconfig import HostConfig
 
             config = HostConfig.load()

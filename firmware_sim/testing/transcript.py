@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from firmware_sim.button import Button
-from firmware_sim.clock import KeyClock
-from firmware_sim.core import Firmware
-from firmware_sim.flash import Flash
-from firmware_sim.paired import SecureLink, pair_firmware
-from firmware_sim.state import KeyState
+from firmware_sim.firmware.button import Button
+from firmware_sim.firmware.clock import KeyClock
+from firmware_sim.firmware.core import Firmware
+from firmware_sim.firmware.flash import Flash
+from firmware_sim.firmware.state import KeyState
+from firmware_sim.testing.paired import SecureLink, pair_firmware
 
 __all__ = ["run_transcript", "transcript_firmware"]
 

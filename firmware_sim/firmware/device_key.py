@@ -14,7 +14,7 @@ import binascii
 import os
 from pathlib import Path
 
-from firmware_sim.flash import Flash, FlashError
+from firmware_sim.firmware.flash import Flash, FlashError
 from keybridge.protocol.secure.at_rest import (
     DEVICE_KEY_LENGTH,
     new_device_key,
@@ -36,7 +36,8 @@ def device_key_path(state: str | os.PathLike[str]) -> Path:
 
 
 class DeviceKeySecrets:
-    """A :class:`~firmware_sim.flash.SecretCodec` sealing each secret under ``device_key``."""
+    """A :class:`~firmware_sim.firmware.flash.SecretCodec` sealing each secret under
+    ``device_key``."""
 
     def __init__(self, device_key: bytes, *, where: str = "the key state file") -> None:
         if len(device_key) != DEVICE_KEY_LENGTH:

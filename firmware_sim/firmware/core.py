@@ -2,14 +2,14 @@
 
 The core does no I/O of its own: links feed it message bytes (:meth:`Firmware.handle`) and call
 :meth:`Firmware.poll` about every 100 ms; time and user presence come from the injected
-:class:`~firmware_sim.clock.KeyClock` and :class:`~firmware_sim.button.Button`, persistence from
-the :class:`~firmware_sim.flash.Flash`. Any byte string gets a well-formed answer; nothing the
-host sends can make it raise.
+:class:`~firmware_sim.firmware.clock.KeyClock` and :class:`~firmware_sim.firmware.button.Button`,
+persistence from the :class:`~firmware_sim.firmware.flash.Flash`. Any byte string gets a
+well-formed answer; nothing the host sends can make it raise.
 
 Every change is saved to flash before the key answers OK, and the in-memory state is replaced
 only after the save succeeded, so a refused or failed request changes nothing.
 
-Security (:mod:`firmware_sim.security`): outside an encrypted session the key answers only
+Security (:mod:`firmware_sim.firmware.security`): outside an encrypted session the key answers only
 GET_INFO, the pairing commands and SESSION_OPEN; in a session every request arrives SEALED and
 every answer (keep-alives included) leaves sealed. A sealed frame that fails to open closes the
 session and is answered with a plaintext ACCESS_DENIED (seq 0): nothing in it is executed.
@@ -24,13 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from firmware_sim import otp_store
-from firmware_sim.button import Button, Decision
-from firmware_sim.clock import ClockBackwardsError, KeyClock
-from firmware_sim.flash import Flash, FlashError
-from firmware_sim.otp_store import U64_MAX, Refused
-from firmware_sim.security import KeySecurity
-from firmware_sim.state import Credential, KeyState, new_serial
+from firmware_sim.firmware import otp_store
+from firmware_sim.firmware.button import Button, Decision
+from firmware_sim.firmware.clock import ClockBackwardsError, KeyClock
+from firmware_sim.firmware.flash import Flash, FlashError
+from firmware_sim.firmware.otp_store import U64_MAX, Refused
+from firmware_sim.firmware.security import KeySecurity
+from firmware_sim.firmware.state import Credential, KeyState, new_serial
 from keybridge.errors import MessageError
 from keybridge.protocol.commands import (
     BODIES,

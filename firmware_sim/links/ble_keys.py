@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 from keybridge.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from firmware_sim.links.serving import Device
+    from firmware_sim.links.framed_port import Device
     from firmware_sim.serve import ServeOptions
     from keybridge.protocol.fragments import StateFlags
 
@@ -156,8 +156,8 @@ async def _serve(
     import asyncio
     import shutil
 
-    from firmware_sim.ble_link import BleKeyPeripheral, serve_ble
-    from firmware_sim.ble_virtual import VirtualRadio, ble_url
+    from firmware_sim.links.ble_peripheral import BleKeyPeripheral, serve_ble
+    from firmware_sim.links.virtual_radio import VirtualRadio, ble_url
     from firmware_sim.serve import _make_private_dir, state_paths
     from keybridge.errors import KeybridgeError
 

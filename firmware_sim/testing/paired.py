@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from firmware_sim.button import Button
+from firmware_sim.firmware.button import Button
 from keybridge.errors import ProtocolError
 from keybridge.protocol.commands import GetInfoResponse, HandshakeBody
 from keybridge.protocol.constants import Command, MessageType, Status
@@ -19,7 +19,7 @@ from keybridge.protocol.messages import Request, Response, decode_message, encod
 from keybridge.protocol.secure import Pairing, PairingHost, SecureChannel, SessionHost
 
 if TYPE_CHECKING:
-    from firmware_sim.core import Firmware
+    from firmware_sim.firmware.core import Firmware
     from keybridge.hostconfig import HostConfig
 
 __all__ = ["SecureLink", "pair_firmware", "pair_state_file"]
@@ -96,9 +96,9 @@ class SecureLink:
 def pair_state_file(state: str | os.PathLike[str], config: HostConfig) -> str:
     """Pair ``config``'s host with the simulator key whose state file is ``state`` (made if
     new, secrets sealed under its device key); returns the key's serial number."""
-    from firmware_sim.clock import KeyClock
-    from firmware_sim.core import Firmware
-    from firmware_sim.device_key import encrypted_flash
+    from firmware_sim.firmware.clock import KeyClock
+    from firmware_sim.firmware.core import Firmware
+    from firmware_sim.firmware.device_key import encrypted_flash
 
     firmware = Firmware(encrypted_flash(state), KeyClock(), Button("auto"))
     pair_firmware(firmware, config)

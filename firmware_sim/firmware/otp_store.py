@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from firmware_sim.state import ALGORITHMS, Credential, KeyState
+from firmware_sim.firmware.state import ALGORITHMS, Credential, KeyState
 from keybridge.errors import InvalidInputError, UnsupportedCharacterError
 from keybridge.otp.codes import hotp, time_step
 from keybridge.protocol.commands import ListEntry, OtpListResponse, OtpPutRequest

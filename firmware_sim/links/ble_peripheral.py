@@ -6,7 +6,7 @@ hands every message to a handler (the firmware core's ``handle``) and sends the 
 notifications, fragmented to the connection's ATT_MTU.
 
 It runs on any Bumble HCI transport (a USB controller makes it a real BLE peripheral) or on a
-virtual controller attached to a Bumble ``LocalLink`` (see :mod:`firmware_sim.ble_virtual`).
+virtual controller attached to a Bumble ``LocalLink`` (see :mod:`firmware_sim.links.virtual_radio`).
 """
 
 from __future__ import annotations
