@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING
 from firmware_sim.firmware import otp_store
 from firmware_sim.firmware.button import Button, Decision
 from firmware_sim.firmware.clock import ClockBackwardsError, KeyClock
+from firmware_sim.firmware.dispatch import Handler, Refused, Wait
 from firmware_sim.firmware.flash import Flash, FlashError
-from firmware_sim.firmware.otp_store import U64_MAX, Refused
+from firmware_sim.firmware.otp_store import U64_MAX
 from firmware_sim.firmware.security import KeySecurity
 from firmware_sim.firmware.state import Credential, KeyState, new_serial
 from keybridge.errors import MessageError
@@ -82,17 +83,6 @@ KEEPALIVE_INTERVAL_S = 1.0
 
 log = logging.getLogger(__name__)
 
-_Action = Callable[[], Body]
-
-
-@dataclass
-class _Wait:
-    """A handler's answer "ask the button, then run ``action``" (``refuse`` if it is not
-    pressed)."""
-
-    action: _Action
-    refuse: Callable[[], None] | None = None
-
 
 @dataclass
 class _Pending:
@@ -101,7 +91,7 @@ class _Pending:
     raw: bytes
     seq: int
     command: int
-    wait: _Wait
+    wait: Wait
     last_keepalive: float
     channel: SecureChannel | None
 
@@ -139,7 +129,7 @@ class Firmware:
         """The last TOTP code computed: asked again within its step, it is not recomputed."""
         self.handling_sealed = False
         self._limit = MAX_MESSAGE
-        self._handlers: dict[Command, Callable[[Body], Body | _Wait]] = {
+        self._handlers: dict[Command, Handler] = {
             Command.GET_INFO: self._get_info,
             Command.PING: self._ping,
             Command.SET_TIME: self._set_time,
@@ -335,7 +325,7 @@ class Firmware:
             result = self._handlers[command](body)
         except Refused as refused:
             return [_refused(seq, command, refused)]
-        if not isinstance(result, _Wait):
+        if not isinstance(result, Wait):
             return [self._ok(seq, command, result)]
 
         now = self.clock.monotonic()
@@ -345,7 +335,7 @@ class Firmware:
         self._pending = _Pending(raw, seq, command, result, last_keepalive=now, channel=channel)
         return [self._keepalive(self._pending, now)]
 
-    def _settle(self, seq: int, command: int, decision: Decision, wait: _Wait) -> list[bytes]:
+    def _settle(self, seq: int, command: int, decision: Decision, wait: Wait) -> list[bytes]:
         if decision is not Decision.APPROVED and wait.refuse is not None:
             wait.refuse()
         if decision is Decision.DENIED:
@@ -435,7 +425,7 @@ class Firmware:
             self._commit(state)
         return Empty()
 
-    def _otp_calculate(self, body: Body) -> Body | _Wait:
+    def _otp_calculate(self, body: Body) -> Body | Wait:
         assert isinstance(body, OtpNameRequest)
         index, credential = otp_store.lookup(self._state, body.name)
         if not credential.require_button:
@@ -447,9 +437,9 @@ class Firmware:
             code = self._code(body.name)
             return OtpCalculateResponse(code.code, code.valid_until, code.counter)
 
-        return _Wait(calculate)
+        return Wait(calculate)
 
-    def _otp_type(self, body: Body) -> Body | _Wait:
+    def _otp_type(self, body: Body) -> Body | Wait:
         assert isinstance(body, OtpTypeRequest)
         _, credential = otp_store.lookup(self._state, body.name)
         requested = body.layout if body.layout is not None else credential.layout
@@ -462,7 +452,7 @@ class Firmware:
             reports = otp_store.type_reports(code.code, layout, body.enter)
             return OtpTypeResponse(reports=reports, layout=layout.id)
 
-        return _Wait(type_code) if credential.require_button else type_code()
+        return Wait(type_code) if credential.require_button else type_code()
 
     def _code(self, name: str) -> otp_store.Code:
         """Compute the code; an HOTP counter is advanced and saved before anyone sees it."""
@@ -477,7 +467,7 @@ class Firmware:
             self._last_code = code
         return code
 
-    def _reset(self, body: Body) -> _Wait:
+    def _reset(self, body: Body) -> Wait:
         def reset() -> Body:
             # A factory reset forgets the credentials, the PIN and every paired host, and
             # takes a new key id: hosts must pair again.
@@ -486,7 +476,7 @@ class Firmware:
             self.security.drop_after_reply = True
             return Empty()
 
-        return _Wait(reset)
+        return Wait(reset)
 
 
 def _u64(value: float) -> int:

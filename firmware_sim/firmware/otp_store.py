@@ -1,7 +1,8 @@
 """The credential table: validation of what hosts send, and the table operations.
 
 Every function is pure: it takes a :class:`KeyState` and returns a new one (or a result), and
-refuses bad input with :class:`Refused`, which the core turns into a status and a DETAIL field.
+refuses bad input with :class:`~firmware_sim.firmware.dispatch.Refused`, which the core turns
+into a status and a DETAIL field.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from firmware_sim.firmware.dispatch import Refused
 from firmware_sim.firmware.state import ALGORITHMS, Credential, KeyState
 from keybridge.errors import InvalidInputError, UnsupportedCharacterError
 from keybridge.otp.codes import hotp, time_step
@@ -26,7 +28,7 @@ from keybridge.protocol.constants import (
     OtpKind,
     Status,
 )
-from keybridge.protocol.messages import Fields, encode_fields
+from keybridge.protocol.messages import encode_fields
 from keybridge.protocol.record import Record
 
 if TYPE_CHECKING:
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_COUNTER",
     "Code",
-    "Refused",
     "check_computable",
     "check_typeable",
     "compute_code",
@@ -58,16 +59,6 @@ MAX_COUNTER = U64_MAX - 1
 """Largest HOTP counter a credential may hold: the key must be able to store counter + 1."""
 
 _FIELD_HEADER_BYTES = 3
-
-
-class Refused(Exception):
-    """A request the key answers with a non-OK ``status``, a DETAIL text and any ``fields``."""
-
-    def __init__(self, status: Status, detail: str, fields: Fields | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.fields = fields or Fields()
 
 
 def validate_name(name: str, field: str = "NAME") -> None:

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from firmware_sim.firmware.otp_store import Refused
+from firmware_sim.firmware.dispatch import Handler, KeyCore, Refused, Wait
 from firmware_sim.firmware.state import KeyState, PairedHost, PinRecord
 from keybridge.protocol.commands import (
     Body,
@@ -52,7 +52,6 @@ from keybridge.protocol.secure.pin import (
 if TYPE_CHECKING:
     # Pairing and sessions import cryptography: they load when a host first pairs or opens a
     # session, not at start (the simulator's cold start has a budget).
-    from firmware_sim.firmware.core import Firmware, _Wait
     from keybridge.protocol.secure.channel import SecureChannel
     from keybridge.protocol.secure.pairing import PairingKey
 
@@ -78,7 +77,7 @@ class KeySecurity:
 
     def __init__(
         self,
-        firmware: Firmware,
+        firmware: KeyCore,
         random: Callable[[int], bytes],
         *,
         pin_iterations: int = DEFAULT_PIN_ITERATIONS,
@@ -118,7 +117,7 @@ class KeySecurity:
                 _retries(state.pin.retries_left),
             )
 
-    def handlers(self) -> dict[Command, Callable[[Body], Body | _Wait]]:
+    def handlers(self) -> dict[Command, Handler]:
         return {
             Command.PAIR_BEGIN: self._pair_begin,
             Command.PAIR_CONFIRM: self._pair_confirm,
@@ -162,9 +161,7 @@ class KeySecurity:
         self._pairing = attempt
         return HandshakeBody(reply)
 
-    def _pair_confirm(self, body: Body) -> _Wait:
-        from firmware_sim.firmware.core import _Wait
-
+    def _pair_confirm(self, body: Body) -> Wait:
         assert isinstance(body, HandshakeBody)
         attempt, self._pairing = self._pairing, None
         if attempt is None:
@@ -199,7 +196,7 @@ class KeySecurity:
             attempt.reject()
             self._show(None)
 
-        return _Wait(accept, refuse)
+        return Wait(accept, refuse)
 
     # -- sessions --------------------------------------------------------------------------
 
