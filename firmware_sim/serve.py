@@ -18,15 +18,16 @@ This module is the library side of the command; a host CLI may call :func:`main`
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from firmware_sim.links.framed_port import Device, FramedPort
+from firmware_sim.links.device import Device
+from firmware_sim.links.framed_port import FramedPort
 from firmware_sim.links.reactor import Reactor
+from firmware_sim.state_files import make_private_dir, state_paths
 from keybridge.errors import InvalidInputError, KeybridgeError
 from keybridge.protocol.record import Record
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from firmware_sim.links.pty import PtyLink
     from firmware_sim.links.tcp import TcpLink
 
-__all__ = ["KeyServer", "ServeOptions", "main", "parse_args", "state_paths"]
+__all__ = ["KeyServer", "ServeOptions", "main", "parse_args"]
 
 log = logging.getLogger("firmware_sim")
 
@@ -57,11 +58,6 @@ class ServeOptions(Record):
     """-1 quiet (warnings), 0 info, 1 debug with hex dumps of every frame."""
     announce: bool = True
     """Announce the keys for device discovery (``keybridge devices``) while serving."""
-
-
-def state_paths(base: Path, keys: int) -> list[Path]:
-    """State files of ``keys`` keys: ``base``, ``base.2``, ..., ``base.N``."""
-    return [base] + [base.with_name(f"{base.name}.{i}") for i in range(2, keys + 1)]
 
 
 def parse_link(spec: str) -> tuple[str, str, int]:
@@ -204,19 +200,6 @@ def make_firmware(options: ServeOptions, state: Path) -> Device:
     )
 
 
-def _make_private_dir() -> Path:
-    """A new directory only we can use, as ``tempfile.mkdtemp`` makes (whose import pulls in
-    shutil, random and the compression modules: ~7 ms of the cold start)."""
-    base = Path(os.environ.get("TMPDIR") or "/tmp")
-    while True:
-        path = base / f"keybridge-sim-{os.urandom(6).hex()}"
-        try:
-            path.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        return path
-
-
 class KeyServer:
     """Serves ``options.keys`` keys on one :class:`Reactor` (the calling thread runs it)."""
 
@@ -239,7 +222,7 @@ class KeyServer:
         """Load every key and open its link; returns the device URLs in key order."""
         base = self.options.state
         if base is None:
-            self._tempdir = _make_private_dir()
+            self._tempdir = make_private_dir()
             base = self._tempdir / "key.state"
         try:
             for index, path in enumerate(state_paths(base, self.options.keys), start=1):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 from keybridge.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from firmware_sim.links.framed_port import Device
+    from firmware_sim.links.device import Device
     from firmware_sim.serve import ServeOptions
     from keybridge.protocol.fragments import StateFlags
 
@@ -158,7 +158,7 @@ async def _serve(
 
     from firmware_sim.links.ble_peripheral import BleKeyPeripheral, serve_ble
     from firmware_sim.links.virtual_radio import VirtualRadio, ble_url
-    from firmware_sim.serve import _make_private_dir, state_paths
+    from firmware_sim.state_files import make_private_dir, state_paths
     from keybridge.errors import KeybridgeError
 
     stop = asyncio.Event()
@@ -166,7 +166,7 @@ async def _serve(
     tempdir: Path | None = None
     base = options.state
     if base is None:
-        tempdir = _make_private_dir()
+        tempdir = make_private_dir()
         base = tempdir / "key.state"
     radio: VirtualRadio | None = None
     peripherals: list[BleKeyPeripheral] = []

@@ -234,7 +234,7 @@ def make_simulator(
             return _ExternalSimulator(url)  # type: ignore[return-value]
         options.setdefault("state", tmp_path / f"key{len(started) + 1}.state")
         if pair:
-            from firmware_sim.serve import state_paths
+            from firmware_sim.state_files import state_paths
             from firmware_sim.testing.paired import pair_state_file
             from keybridge.hostconfig import HostConfig
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.serve import ServeOptions, parse_args, parse_link, state_paths
+from firmware_sim.serve import ServeOptions, parse_args, parse_link
 from firmware_sim.simulator import Simulator, SimulatorError
+from firmware_sim.state_files import state_paths
 from keybridge.errors import InvalidInputError
 from keybridge.protocol.status import ButtonError
 from keybridge.session import KeySession
