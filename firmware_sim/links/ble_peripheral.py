@@ -18,7 +18,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from bumble import data_types, gatt, hci
 from bumble.controller import Controller
@@ -29,6 +29,8 @@ from bumble.link import LocalLink
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
+from firmware_sim.links.device import FAST_POLL_S, IDLE_POLL_S
+from firmware_sim.links.device import Device as KeyDevice  # bumble's Device is the radio's
 from keybridge.errors import FrameError
 from keybridge.protocol.constants import PROTOCOL_VERSION, MessageType
 from keybridge.protocol.fragments import (
@@ -50,17 +52,6 @@ log = logging.getLogger(__name__)
 MessageHandler = Callable[[bytes], Sequence[bytes] | Awaitable[Sequence[bytes]]]
 
 
-class PollingDevice(Protocol):
-    """A firmware core: answers messages and is ticked to settle button waits (keep-alives)."""
-
-    def handle(self, message: bytes) -> list[bytes]: ...
-
-    def poll(self) -> list[bytes]: ...
-
-
-#: Poll interval while a request waits for the button, and otherwise (as on the serial links).
-FAST_POLL_S = 0.05
-IDLE_POLL_S = 1.0
 _KEEPALIVE = bytes([MessageType.KEEPALIVE])
 _RESPONSE = bytes([MessageType.RESPONSE])
 
@@ -134,7 +125,7 @@ class BleKeyPeripheral:
 
     def __init__(
         self,
-        handler: MessageHandler | PollingDevice,
+        handler: MessageHandler | KeyDevice,
         *,
         name: str,
         address: str | None = None,
@@ -362,7 +353,7 @@ def attach_virtual_controller(link: LocalLink, name: str) -> Host:
 
 
 async def serve_ble(
-    handler: MessageHandler | PollingDevice,
+    handler: MessageHandler | KeyDevice,
     hci_transport: str | LocalLink,
     *,
     name: str,

@@ -11,32 +11,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol
 
+from firmware_sim.links.device import FAST_POLL_S, IDLE_POLL_S, Device
 from firmware_sim.links.reactor import Reactor, Timer
 from keybridge.errors import KeybridgeError
 from keybridge.protocol.constants import MessageType
 from keybridge.protocol.framing import FrameDecoder, encode_frame
 
-__all__ = ["Device", "FramedPort"]
+__all__ = ["FramedPort"]
 
 log = logging.getLogger("firmware_sim.link")
 
-FAST_POLL_S = 0.05
-"""Poll interval while a request waits: completes it soon after a button event or timeout."""
-IDLE_POLL_S = 1.0
-"""Poll interval otherwise; a safety net for states the port cannot see (sealed messages)."""
-
 _KEEPALIVE = bytes([MessageType.KEEPALIVE])
 _RESPONSE = bytes([MessageType.RESPONSE])
-
-
-class Device(Protocol):
-    """What a link serves: the firmware core's message interface."""
-
-    def handle(self, message: bytes) -> list[bytes]: ...
-
-    def poll(self) -> list[bytes]: ...
 
 
 class FramedPort:

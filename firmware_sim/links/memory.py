@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from firmware_sim.links.framed_port import Device
+from firmware_sim.links.device import Device
 from keybridge.errors import LinkTimeoutError, TransportError
 from keybridge.transport.base import Transport
 

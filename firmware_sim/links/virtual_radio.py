@@ -35,11 +35,11 @@ from bumble.transport.common import StreamPacketSource
 from firmware_sim.links.ble_peripheral import (
     BleKeyPeripheral,
     MessageHandler,
-    PollingDevice,
     VirtualController,
     attach_virtual_controller,
     serve_ble,
 )
+from firmware_sim.links.device import Device
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class VirtualRadio:
         self.relays: list[HciRelayServer] = []
 
     async def add_key(
-        self, handler: MessageHandler | PollingDevice, *, name: str, **options: Any
+        self, handler: MessageHandler | Device, *, name: str, **options: Any
     ) -> BleKeyPeripheral:
         """Start a key advertising on this radio (``options``: see ``BleKeyPeripheral``)."""
         key = await serve_ble(handler, self.link, name=name, **options)
@@ -175,7 +175,7 @@ class VirtualRadio:
 
 
 async def run_virtual(
-    keys: Sequence[tuple[str, MessageHandler | PollingDevice]],
+    keys: Sequence[tuple[str, MessageHandler | Device]],
     *,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -226,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for url in urls:
             print(f"READY {url}", flush=True)
 
-    keys: list[tuple[str, MessageHandler | PollingDevice]] = [(n, _echo) for n in names]
+    keys: list[tuple[str, MessageHandler | Device]] = [(n, _echo) for n in names]
     asyncio.run(run_virtual(keys, host=ns.host, port=ns.port, on_ready=ready, max_mtu=ns.mtu))
     return 0
 

@@ -15,7 +15,7 @@ from firmware_sim.firmware.button import Button, Decision
 from firmware_sim.firmware.clock import KeyClock
 from firmware_sim.firmware.core import Firmware
 from firmware_sim.firmware.flash import Flash
-from firmware_sim.links.framed_port import Device
+from firmware_sim.links.device import Device
 from firmware_sim.links.memory import MemoryTransport
 from firmware_sim.serve import KeyServer, ServeOptions
 from keybridge.errors import LinkTimeoutError, TransportError

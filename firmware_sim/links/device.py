@@ -1,0 +1,25 @@
+"""What every link serves, and how often it polls it.
+
+Shared by the byte-stream links (:mod:`firmware_sim.links.framed_port`), the in-memory
+transport and the BLE peripheral, so each serves the same :class:`Device` on the same rhythm.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["FAST_POLL_S", "IDLE_POLL_S", "Device"]
+
+FAST_POLL_S = 0.05
+"""Poll interval while a request waits: completes it soon after a button event or timeout."""
+IDLE_POLL_S = 1.0
+"""Poll interval otherwise; a safety net for states the link cannot see (sealed messages)."""
+
+
+class Device(Protocol):
+    """A firmware core as a link sees it (:class:`firmware_sim.firmware.core.Firmware`): it
+    answers messages, and is polled to settle button waits and send keep-alives."""
+
+    def handle(self, message: bytes) -> list[bytes]: ...
+
+    def poll(self) -> list[bytes]: ...
