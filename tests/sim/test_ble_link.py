@@ -4,7 +4,7 @@ virtual link -> simulated key (Bumble GATT peripheral). Echo handlers stand in f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from bleak.backends.device import BLEDevice
@@ -23,27 +23,12 @@ from keybridge.errors import (
 )
 from keybridge.protocol.fragments import SERVICE_UUID, StateFlags, fragment, fragment_count
 from keybridge.transport.ble import BleBackend, BleTransport, scan
-from keybridge.transport.bumble_backend import BumbleCentral
 
 SIZES = [0, 1, 19, 20, 40, 244, 245, 1000, 4096]
 
 
 def echo(message: bytes) -> list[bytes]:
     return [message]
-
-
-@pytest.fixture
-async def radio() -> AsyncIterator[VirtualRadio]:
-    radio = VirtualRadio()
-    yield radio
-    await radio.close()
-
-
-@pytest.fixture
-async def backend(radio: VirtualRadio) -> AsyncIterator[BleBackend]:
-    central = BumbleCentral(radio.attach_host("host"))
-    yield BleBackend.on_central(central)
-    await central.close()
 
 
 def transport(target: str, backend: BleBackend, **options: float) -> BleTransport:

@@ -4,8 +4,6 @@ a common ATT_MTU; then a second connection reopens the session from the stored p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from firmware_sim.firmware.button import Button
@@ -19,24 +17,9 @@ from keybridge.keyboard.reports import decode_reports
 from keybridge.protocol.fragments import fragment_count
 from keybridge.session import KeySession
 from keybridge.transport.ble import BleBackend, BleTransport
-from keybridge.transport.bumble_backend import BumbleCentral
 
 EMAIL = "qa-ble@corp.com"
 NAME = "HES.Web:qa-bench@corp.com"  # 25 bytes, the size the packet-count goal is stated for
-
-
-@pytest.fixture
-async def radio() -> AsyncIterator[VirtualRadio]:
-    radio = VirtualRadio()
-    yield radio
-    await radio.close()
-
-
-@pytest.fixture
-async def backend(radio: VirtualRadio) -> AsyncIterator[BleBackend]:
-    central = BumbleCentral(radio.attach_host("host"))
-    yield BleBackend.on_central(central)
-    await central.close()
 
 
 @pytest.mark.parametrize("mtu", [23, 247])
