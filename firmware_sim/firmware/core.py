@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING
 from firmware_sim.firmware import otp_store
 from firmware_sim.firmware.button import Button, Decision
 from firmware_sim.firmware.clock import ClockBackwardsError, KeyClock
-from firmware_sim.firmware.dispatch import Handler, Refused, Wait
+from firmware_sim.firmware.dispatch import (
+    Handler,
+    Refused,
+    Wait,
+    answer_limit,
+    error_response,
+    guess_header,
+    opens_or_pairs,
+    refusal_response,
+)
 from firmware_sim.firmware.flash import Flash, FlashError
 from firmware_sim.firmware.otp_store import U64_MAX
 from firmware_sim.firmware.security import KeySecurity
@@ -64,7 +73,6 @@ from keybridge.protocol.messages import (
     Fields,
     Keepalive,
     Request,
-    Response,
     decode_message,
     encode_message,
     encode_response,
@@ -175,8 +183,8 @@ class Firmware:
             return self._handle(bytes(message))
         except Exception:  # the last line of defence: a bug must not take the key down
             log.exception("internal error handling %s", bytes(message[:64]).hex())
-            seq, command = _guess_header(message)
-            return [_response(seq, command, Status.INTERNAL_ERROR, "internal error")]
+            seq, command = guess_header(message)
+            return [error_response(seq, command, Status.INTERNAL_ERROR, "internal error")]
 
     def poll(self) -> list[bytes]:
         """Settle a request waiting for the button, or send its periodic KEEPALIVE."""
@@ -192,13 +200,17 @@ class Firmware:
                 pending.last_keepalive = now
                 return [self._keepalive(pending, now)]
             self._pending = None
-            self._limit = _limit(pending.channel)
+            self._limit = answer_limit(pending.channel)
             out = self._settle(pending.seq, pending.command, decision, pending.wait)
         except Exception:
             log.exception("internal error completing a button-gated request")
             self._pending = None
             self.button.cancel()
-            out = [_response(pending.seq, pending.command, Status.INTERNAL_ERROR, "internal error")]
+            out = [
+                error_response(
+                    pending.seq, pending.command, Status.INTERNAL_ERROR, "internal error"
+                )
+            ]
         self._last = (pending.channel, pending.raw, out)
         return self._seal_out(pending.channel, out)
 
@@ -220,7 +232,7 @@ class Firmware:
         """The session's counter ran out: close it, and say so in plaintext."""
         self.security.close_session("its frame counter is exhausted")
         detail = "the session's frame counter is exhausted: open a new session"
-        return [_response(0, 0, Status.ACCESS_DENIED, detail)]
+        return [error_response(0, 0, Status.ACCESS_DENIED, detail)]
 
     def commit(self, state: KeyState) -> None:
         """Save ``state`` to flash, then adopt it; a failed save changes nothing."""
@@ -237,7 +249,7 @@ class Firmware:
             self.handling_sealed = False
             self._limit = MAX_MESSAGE
             out = self._dispatch(raw, None)
-            if self.security.channel is not None and not _opens_or_pairs(raw, out):
+            if self.security.channel is not None and not opens_or_pairs(raw, out):
                 # A host in a session sends everything sealed: a plaintext message now is a
                 # tampered frame (its type byte changed) or someone else's, so the session ends.
                 self.security.close_session("a plaintext message arrived inside the session")
@@ -245,23 +257,23 @@ class Firmware:
         channel = self.security.channel
         if channel is None:
             detail = "no encrypted session: open one with SESSION_OPEN (pair this host first)"
-            return [_response(0, 0, Status.ACCESS_DENIED, detail)]
+            return [error_response(0, 0, Status.ACCESS_DENIED, detail)]
         try:
             plain = channel.open(raw)
         except SecureChannelError as exc:
             # Nothing of a frame that does not open is executed, and the session ends.
             self.security.close_session(str(exc))
-            return [_response(0, 0, Status.ACCESS_DENIED, f"sealed frame rejected: {exc}")]
+            return [error_response(0, 0, Status.ACCESS_DENIED, f"sealed frame rejected: {exc}")]
         if channel.frames_left == 0:  # no counter left for the answer: run nothing
             return self._end_exhausted_session()
         self.handling_sealed = True
-        self._limit = _limit(channel)
+        self._limit = answer_limit(channel)
         try:
             out = self._dispatch(plain, channel)
         except Exception:  # as in handle(), but the answer goes back sealed
             log.exception("internal error handling a sealed %s", plain[:64].hex())
-            seq, command = _guess_header(plain)
-            out = [_response(seq, command, Status.INTERNAL_ERROR, "internal error")]
+            seq, command = guess_header(plain)
+            out = [error_response(seq, command, Status.INTERNAL_ERROR, "internal error")]
         finally:
             self.handling_sealed = False
         return self._seal_out(channel, out)
@@ -269,30 +281,24 @@ class Firmware:
     def _dispatch(self, raw: bytes, channel: SecureChannel | None) -> list[bytes]:
         if len(raw) > MAX_MESSAGE:
             detail = f"message of {len(raw)} bytes exceeds the {MAX_MESSAGE}-byte limit"
-            return [_response(*_guess_header(raw), Status.BAD_MESSAGE, detail)]
+            return [error_response(*guess_header(raw), Status.BAD_MESSAGE, detail)]
         try:
             message = decode_message(raw)
         except MessageError as exc:
-            return [_response(*_guess_header(raw), Status.BAD_MESSAGE, str(exc))]
+            return [error_response(*guess_header(raw), Status.BAD_MESSAGE, str(exc))]
         if not isinstance(message, Request):
             detail = (
                 "a sealed frame cannot be nested in another"
                 if raw[0] == MessageType.SEALED
                 else "the key accepts only REQUEST messages"
             )
-            return [_response(0, 0, Status.BAD_MESSAGE, detail)]
+            return [error_response(0, 0, Status.BAD_MESSAGE, detail)]
 
         if self._pending is not None:
             if raw == self._pending.raw and channel is self._pending.channel:
                 return [self._keepalive(self._pending, self.clock.monotonic())]
-            return [
-                _response(
-                    message.seq,
-                    message.command,
-                    Status.BUSY,
-                    "another request is waiting for the button",
-                )
-            ]
+            detail = "another request is waiting for the button"
+            return [error_response(message.seq, message.command, Status.BUSY, detail)]
         last = self._last
         if last is not None and last[0] is channel and last[1] == raw:
             # An idempotent retry (re-sealed under a new counter when in a session): answer
@@ -308,23 +314,23 @@ class Firmware:
         seq, command = request.seq, request.command
         if not isinstance(command, Command) or command not in self._handlers:
             detail = f"command 0x{int(command):02x} is not supported by this key"
-            return [_response(seq, command, Status.UNKNOWN_COMMAND, detail)]
+            return [error_response(seq, command, Status.UNKNOWN_COMMAND, detail)]
         if channel is None and command not in UNAUTHENTICATED_COMMANDS:
             detail = (
                 f"{command.name} needs an encrypted session: pair this host, then open a "
                 "session (SESSION_OPEN) and send it sealed"
             )
-            return [_response(seq, command, Status.ACCESS_DENIED, detail)]
+            return [error_response(seq, command, Status.ACCESS_DENIED, detail)]
         request_type = BODIES[command][0]
         try:
             body = request_type.from_fields(request.fields)
         except MessageError as exc:
-            return [_response(seq, command, Status.BAD_PARAMETER, str(exc))]
+            return [error_response(seq, command, Status.BAD_PARAMETER, str(exc))]
         try:
             self.security.check_access(command, channel is not None)
             result = self._handlers[command](body)
         except Refused as refused:
-            return [_refused(seq, command, refused)]
+            return [refusal_response(seq, command, refused)]
         if not isinstance(result, Wait):
             return [self._ok(seq, command, result)]
 
@@ -339,19 +345,21 @@ class Firmware:
         if decision is not Decision.APPROVED and wait.refuse is not None:
             wait.refuse()
         if decision is Decision.DENIED:
-            return [_response(seq, command, Status.BUTTON_DENIED, "declined on the key")]
+            return [error_response(seq, command, Status.BUTTON_DENIED, "declined on the key")]
         if decision is not Decision.APPROVED:
-            return [_response(seq, command, Status.BUTTON_TIMEOUT, "the button was not pressed")]
+            return [
+                error_response(seq, command, Status.BUTTON_TIMEOUT, "the button was not pressed")
+            ]
         try:
             return [self._ok(seq, command, wait.action())]
         except Refused as refused:
-            return [_refused(seq, command, refused)]
+            return [refusal_response(seq, command, refused)]
 
     def _ok(self, seq: int, command: int, body: Body) -> bytes:
         out = encode_response(seq, command, _OK, body.to_bytes())
         if len(out) > self._limit:
             detail = f"the answer would exceed the {MAX_MESSAGE}-byte message limit"
-            return _response(seq, command, Status.BAD_PARAMETER, detail)
+            return error_response(seq, command, Status.BAD_PARAMETER, detail)
         return out
 
     def _keepalive(self, pending: _Pending, now: float) -> bytes:
@@ -483,54 +491,5 @@ def _u64(value: float) -> int:
     return min(max(0, int(value)), U64_MAX)
 
 
-def _guess_header(raw: bytes) -> tuple[int, int]:
-    """Sequence number and command of a REQUEST header, even if the rest is malformed."""
-    if len(raw) >= 4 and raw[0] == MessageType.REQUEST:
-        return int.from_bytes(raw[1:3], "big"), raw[3]
-    return 0, 0
-
-
-def _response(seq: int, command: int, status: Status, detail: str | None = None) -> bytes:
-    fields = Fields() if detail is None else Fields.of([(Tag.DETAIL, _clip(detail))])
-    return encode_message(Response(seq, command, status, fields))
-
-
-_HANDSHAKES = frozenset({Command.PAIR_BEGIN, Command.PAIR_CONFIRM, Command.SESSION_OPEN})
-
-
-def _opens_or_pairs(raw: bytes, out: list[bytes]) -> bool:
-    """The plaintext ``raw`` was a pairing or session-open request the key accepted."""
-    if len(raw) < 4 or raw[0] != MessageType.REQUEST or raw[3] not in _HANDSHAKES or not out:
-        return False
-    first = out[0]
-    return first[0] == MessageType.KEEPALIVE or (len(first) >= 5 and first[4] == Status.OK)
-
-
-def _refused(seq: int, command: int, refused: Refused) -> bytes:
-    fields = Fields.of([(Tag.DETAIL, _clip(refused.detail)), *refused.fields])
-    return encode_message(Response(seq, command, refused.status, fields))
-
-
-def _limit(channel: SecureChannel | None) -> int:
-    """Largest plaintext answer: the envelope must fit the message limit too."""
-    global _SEALED_LIMIT
-    if channel is None:
-        return MAX_MESSAGE
-    if _SEALED_LIMIT is None:  # an import statement per frame costs more than the rest of this
-        from keybridge.protocol.secure.channel import ENVELOPE_OVERHEAD
-
-        _SEALED_LIMIT = MAX_MESSAGE - ENVELOPE_OVERHEAD
-    return _SEALED_LIMIT
-
-
-_SEALED_LIMIT: int | None = None
 _SEALED_TYPE = bytes([MessageType.SEALED])
 _OK = Status.OK  # a module global: reading an enum member is slow on Python 3.11
-
-
-def _clip(detail: str, limit: int = 512) -> bytes:
-    """A DETAIL value of at most ``limit`` bytes, cut on a character boundary."""
-    data = detail.encode("utf-8")
-    if len(data) <= limit:
-        return data
-    return data[:limit].decode("utf-8", "ignore").encode("utf-8")
