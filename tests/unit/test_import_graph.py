@@ -7,6 +7,8 @@ made only for type checkers (``if TYPE_CHECKING:``) do not count, as they never 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grimp
 import pytest
 
@@ -18,10 +20,14 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
     stack: list[str] = []
     on_stack: set[str] = set()
     found: list[list[str]] = []
+
+    def imported(module: str) -> Iterator[str]:
+        return iter(sorted(graph.find_modules_directly_imported_by(module)))
+
     for root in sorted(graph.modules):
         if root in index:
             continue
-        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
+        work = [(root, imported(root))]
         index[root] = low[root] = len(index)
         stack.append(root)
         on_stack.add(root)
@@ -33,7 +39,7 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
                     index[child] = low[child] = len(index)
                     stack.append(child)
                     on_stack.add(child)
-                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+                    work.append((child, imported(child)))
                 elif child in on_stack:
                     low[node] = min(low[node], index[child])
                 continue
