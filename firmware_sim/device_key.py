@@ -14,7 +14,7 @@ import binascii
 import os
 from pathlib import Path
 
-from firmware_sim.flash import Flash, FlashError
+from firmware_sim.flash import ADVICE, Flash, FlashError
 from keybridge.protocol.secure.at_rest import (
     DEVICE_KEY_LENGTH,
     new_device_key,
@@ -56,11 +56,22 @@ class DeviceKeySecrets:
         state_path = Path(state)
         key_path = device_key_path(state_path)
         try:
-            return cls(key_path.read_bytes(), where=str(state_path))
+            with key_path.open("rb") as file:
+                key = file.read(DEVICE_KEY_LENGTH + 1)  # a longer file is damaged: not all read
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise FlashError(f"cannot read the device key {key_path}: {exc.strerror}") from exc
+            raise FlashError(
+                f"cannot read the device key file {key_path}: {exc.strerror or exc}; {ADVICE}"
+            ) from exc
+        else:
+            if len(key) != DEVICE_KEY_LENGTH:
+                size = f"{len(key)} bytes" if len(key) <= DEVICE_KEY_LENGTH else "more bytes"
+                raise FlashError(
+                    f"the device key file {key_path} is damaged: it has {size}, not "
+                    f"{DEVICE_KEY_LENGTH}; {ADVICE}"
+                )
+            return cls(key, where=str(state_path))
         if state_path.exists():
             raise FlashError(
                 f"the device key {key_path} of the key state file {state_path} is missing, so "
@@ -90,7 +101,7 @@ class DeviceKeySecrets:
         if not sealed.startswith(_PREFIX):
             raise FlashError(
                 f"{self._where} holds a secret that is not sealed under a device key: it was "
-                "written by an older simulator or by hand; delete it or pass another --state"
+                f"written by an older simulator or by hand; {ADVICE}"
             )
         try:
             blob = base64.b64decode(sealed[len(_PREFIX) :].encode("ascii"), validate=True)

@@ -46,8 +46,8 @@ _HEADER = struct.Struct(">5sBI32s")
 MAX_IMAGE_BYTES = 1 << 20
 """A full key's state is about 100 kB; a bigger file is not a key state (and is not read)."""
 ADVICE = (
-    "the file is left as it is: restore it (with its .devkey file) from a backup, or start "
-    "a new key with `python -m firmware_sim serve --state NEW_FILE`"
+    "the file is left as it is: restore the state file and its .devkey file from a backup, "
+    "or start a new key with `python -m firmware_sim serve --state NEW_FILE`"
 )
 """What to do about a state file that cannot be used; every refusal of one ends with it."""
 _T = TypeVar("_T")

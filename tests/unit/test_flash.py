@@ -133,7 +133,11 @@ def test_damaged_files_are_refused_with_a_clear_error(tmp_path: Path, case: str)
     message = str(info.value)
     assert words in message
     assert str(path) in message
-    assert message.endswith(ADVICE) and "restore it" in message and "--state NEW_FILE" in message
+    assert (
+        message.endswith(ADVICE)
+        and "restore the state file" in message
+        and "--state NEW_FILE" in message
+    )
     assert isinstance(info.value, KeybridgeError)
     # The firmware refuses to start on it rather than silently starting empty.
     with pytest.raises(FlashError):

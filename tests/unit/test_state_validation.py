@@ -18,7 +18,7 @@ import pytest
 from firmware_sim.button import Button
 from firmware_sim.clock import KeyClock
 from firmware_sim.core import Firmware
-from firmware_sim.device_key import DeviceKeySecrets
+from firmware_sim.device_key import DeviceKeySecrets, device_key_path, encrypted_flash
 from firmware_sim.flash import (
     ADVICE,
     FORMAT_VERSION,
@@ -217,3 +217,31 @@ def test_serve_refuses_a_damaged_state_in_one_line(tmp_path: Path, case: str) ->
     assert str(path) in lines[0] and words in lines[0] and lines[0].endswith(ADVICE)
     assert path.read_bytes() == data
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key.state", "key.state.devkey"]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"", "has 0 bytes, not 32"), (bytes(31), "has 31 bytes"), (bytes(33), "has more bytes")],
+)
+def test_a_damaged_device_key_is_refused_and_left_alone(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    state = tmp_path / "key.state"
+    encrypted_flash(state).save(STATE)
+    key_file = device_key_path(state)
+    key_file.write_bytes(content)
+    before = state.read_bytes()
+    with pytest.raises(FlashError) as info:
+        encrypted_flash(state)
+    message = str(info.value)
+    assert message.startswith(f"the device key file {key_file} is damaged")
+    assert words in message and message.endswith(ADVICE)
+    assert key_file.read_bytes() == content and state.read_bytes() == before
+
+
+def test_an_unreadable_device_key_names_the_file(tmp_path: Path) -> None:
+    state = tmp_path / "key.state"
+    device_key_path(state).mkdir()
+    with pytest.raises(FlashError, match=f"cannot read the device key file {tmp_path}/key"):
+        encrypted_flash(state)
+    assert not state.exists()
