@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,7 @@ def _valid(config: HostConfig) -> dict[str, object]:
     return doc
 
 
-DAMAGED = {
+DAMAGED: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "a 0xFF byte": (lambda good: b"\xff" + good, "not UTF-8 text: byte 0xFF at 0"),
     "UTF-16 text": (lambda good: good.decode().encode("utf-16"), "not UTF-8 text: byte 0xFF"),
     "UTF-16-LE text": (lambda good: good.decode().encode("utf-16-le"), "not JSON"),
