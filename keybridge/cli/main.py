@@ -160,7 +160,7 @@ def _one_line(
     if isinstance(exc, click.UsageError):
         command = exc.ctx.command_path if exc.ctx is not None else "keybridge"
         message = " ".join(exc.format_message().split()).rstrip(".")
-        kind, text, code = "UsageError", f"{message}; see `{command} --help`", ExitCode.BAD_INPUT
+        kind, text, code = "UsageError", f"{message} (see `{command} --help`)", ExitCode.BAD_INPUT
     elif isinstance(cause, KeyboardInterrupt):
         kind, text, code = "Interrupted", "interrupted", ExitCode.INTERRUPTED
     elif isinstance(cause, EOFError):

@@ -58,7 +58,7 @@ def test_a_usage_error_is_one_line_and_exit_2(args: list[str], words: str, comma
     assert len(lines) == 1, result.stderr
     assert words in lines[0]
     if args[0] != "sim":  # sim serve has the simulator's own parser and its one-line errors
-        assert lines[0].startswith("Error: ") and lines[0].endswith(f"; see `{command} --help`")
+        assert lines[0].startswith("Error: ") and lines[0].endswith(f" (see `{command} --help`)")
     assert "--help" in lines[0]
     for noise in ("Usage:", "Try ", "Traceback"):
         assert noise not in result.output
@@ -137,6 +137,6 @@ def test_a_usage_error_in_a_process() -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "Error: Invalid value for '--digits': 'nine' is not a valid integer range; "
-        "see `keybridge otp add --help`\n"
+        "Error: Invalid value for '--digits': 'nine' is not a valid integer range "
+        "(see `keybridge otp add --help`)\n"
     )
