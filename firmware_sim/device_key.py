@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+import stat
 from pathlib import Path
 
 from firmware_sim.flash import ADVICE, Flash, FlashError
@@ -27,6 +29,8 @@ __all__ = ["DEVICE_KEY_SUFFIX", "DeviceKeySecrets", "device_key_path", "encrypte
 
 DEVICE_KEY_SUFFIX = ".devkey"
 _PREFIX = "k1:"
+
+log = logging.getLogger(__name__)
 
 
 def device_key_path(state: str | os.PathLike[str]) -> Path:
@@ -58,6 +62,7 @@ class DeviceKeySecrets:
         try:
             with key_path.open("rb") as file:
                 key = file.read(DEVICE_KEY_LENGTH + 1)  # a longer file is damaged: not all read
+                _keep_private(file.fileno(), key_path)
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -111,6 +116,17 @@ class DeviceKeySecrets:
                 f"{self._where}: a secret cannot be opened with its device key ({exc}); the "
                 "state file and the device key file do not belong together"
             ) from None
+
+
+def _keep_private(fd: int, path: Path) -> None:
+    """Take a device key file that others may read to 0600 (it opens every secret of its state;
+    the change loses nothing, where a warning alone would leave it readable)."""
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    if mode & 0o077:
+        os.fchmod(fd, mode & 0o700)
+        log.warning(
+            "the device key file %s was readable by others (mode %04o): made it 0600", path, mode
+        )
 
 
 def encrypted_flash(state: str | os.PathLike[str]) -> Flash:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import stat
 import struct
 import subprocess
 import sys
@@ -203,6 +204,7 @@ def test_serve_refuses_a_damaged_state_in_one_line(tmp_path: Path, case: str) ->
     data, words = SERVED[case]
     path.write_bytes(data)
     (tmp_path / "key.state.devkey").write_bytes(DEVICE_KEY)
+    (tmp_path / "key.state.devkey").chmod(0o600)  # a looser one is tightened, with a log line
     command = [sys.executable, "-m", "firmware_sim", "serve", "--state", str(path)]
     result = subprocess.run(
         [*command, "--link", "tcp:127.0.0.1:0", "--no-announce"],
@@ -245,3 +247,16 @@ def test_an_unreadable_device_key_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(FlashError, match=f"cannot read the device key file {tmp_path}/key"):
         encrypted_flash(state)
     assert not state.exists()
+
+
+def test_a_device_key_others_can_read_is_made_private(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "key.state"
+    encrypted_flash(state).save(STATE)
+    key_file = device_key_path(state)
+    key = key_file.read_bytes()
+    key_file.chmod(0o644)
+    assert encrypted_flash(state).load() == STATE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and key_file.read_bytes() == key
+    assert "was readable by others (mode 0644): made it 0600" in caplog.text
