@@ -227,8 +227,9 @@ class Flash:
         return doc
 
     def _from_json(self, doc: Any) -> KeyState:
-        """The state in a parsed payload. Every field is required and typed (``pin`` may be
-        null): a missing ``key_id`` or ``credentials`` is a damaged file, never an empty key."""
+        """The state in a parsed payload. Every field is required and typed (only ``pin`` may be
+        absent or null: no PIN): a missing ``key_id`` or ``credentials`` is a damaged file,
+        never an empty key."""
         top = _object(doc, "the state")
         credentials = []
         for i, value in enumerate(_field(top, "credentials", list)):
