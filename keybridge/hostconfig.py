@@ -10,6 +10,7 @@ or holds a value of the wrong type or length, is refused with one line and never
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -89,6 +90,10 @@ class HostConfig:
                 f"cannot read the pairing file {path}: {exc.strerror or exc}; check its "
                 "permissions (it should be yours, mode 0600)"
             ) from exc
+        # Reading alone already closes a directory left open (best effort: the file is 0600,
+        # and a save refuses a directory it cannot close).
+        with contextlib.suppress(OSError):
+            _close(path.parent)
         try:
             host_id, keys = _parse(data)
         except ValueError as exc:
@@ -205,19 +210,26 @@ def _short(value: object) -> str:
 def _private_directory(directory: Path) -> None:
     """Make ``directory`` (mode 0700) or take an existing one to 0700: pairing keys live in it.
 
-    A directory that others may use (another owner, or the sticky bit of a shared ``/tmp``) is
-    refused rather than changed.
+    A directory that is not ours to close is refused rather than used.
     """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = directory.stat()
-    if stat.S_IMODE(info.st_mode) & 0o077 == 0:
-        return
-    if info.st_uid != os.getuid() or info.st_mode & stat.S_ISVTX:
+    if not _close(directory):
         raise ConfigError(
             f"the config directory {directory} is open to other users and is not yours to "
             f"close: point {CONFIG_DIR_ENV} at a directory of your own"
         )
+
+
+def _close(directory: Path) -> bool:
+    """Take ``directory`` to 0700 if others may open it; False if it is not ours to change
+    (another user's, or a shared one with the sticky bit such as ``/tmp``)."""
+    info = directory.stat()
+    if stat.S_IMODE(info.st_mode) & 0o077 == 0:
+        return True
+    if info.st_uid != os.getuid() or info.st_mode & stat.S_ISVTX:
+        return False
     os.chmod(directory, 0o700)
+    return True
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -159,6 +159,9 @@ def test_an_existing_open_directory_is_made_private(tmp_path: Path) -> None:
     config = HostConfig.load(directory)
     config.add("KB0000000001", pairing(config, 1))
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    directory.chmod(0o755)  # reading the pairings closes it too
+    assert HostConfig.load(directory).pairing_for("KB0000000001") == pairing(config, 1)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
 
 
 def test_a_shared_directory_is_refused_not_changed(tmp_path: Path) -> None:
