@@ -105,7 +105,7 @@ class Store:
 
     def __init__(self, path: str | Path, profile: Profile) -> None:
         self.path = str(path)
-        if self.path != MEMORY:
+        if self.path not in (MEMORY, ""):  # "": SQLite's private temporary database
             _private_file(Path(self.path))
         self._lock = threading.Lock()
         try:
