@@ -87,8 +87,9 @@ def _private_file(path: Path) -> None:
         raise StoreError(f"cannot create the HES store {path}: {exc.strerror or exc}") from None
     for name in (path, *(path.with_name(path.name + suffix) for suffix in _SIBLINGS)):
         try:
-            mode = stat.S_IMODE(name.stat().st_mode)
-            if mode & 0o077:
+            info = name.stat()
+            mode = stat.S_IMODE(info.st_mode)
+            if stat.S_ISREG(info.st_mode) and mode & 0o077:  # not a directory given by mistake
                 os.chmod(name, mode & 0o700)
                 log.warning("%s was readable by other users (mode %04o): made it 0600", name, mode)
         except FileNotFoundError:

@@ -219,3 +219,12 @@ def test_an_open_store_and_its_siblings_are_tightened(
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(wal.stat().st_mode) == 0o600
     assert "readable by other users (mode 0644): made it 0600" in caplog.text
+
+
+def test_a_directory_given_as_the_store_is_refused_and_not_changed(tmp_path: Path) -> None:
+    directory = tmp_path / "dir"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    with pytest.raises(StoreError):
+        Hes(directory, clock=clock, password_cost=16)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
