@@ -77,12 +77,13 @@ def running_simulators() -> list[FoundDevice]:
     if not directory.is_dir():
         return found
     for path in sorted(directory.glob("*.json")):
+        # A damaged announcement is skipped: it is a simulator's, not the user's data.
         try:
-            entry = json.loads(path.read_text())
+            entry = json.loads(path.read_text("utf-8"))
             url, pid, serial = str(entry["url"]), int(entry["pid"]), str(entry["serial"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue
-        if _alive(pid):
+        if 0 < pid < 2**31 and _alive(pid):  # 0 and -1 would name a process group or all
             found.append(FoundDevice(url, "simulator", f"simulated key {serial} (pid {pid})"))
     return found
 

@@ -3,15 +3,18 @@
 The directory is ``platformdirs.user_config_dir("keybridge")``, or ``$KEYBRIDGE_CONFIG_DIR``
 (tests point it at a temporary directory). The file holds the host id (16 random bytes, made
 once) and, per key serial number, the key id and the 32-byte pairing key. It is written
-atomically (temporary file, fsync, rename) with mode 0600 in a 0700 directory. No OTP secret
-is ever written here.
+atomically (temporary file, fsync, rename) with mode 0600 in a 0700 directory (an existing
+directory is taken to 0700). No OTP secret is ever written here. A file that does not parse,
+or holds a value of the wrong type or length, is refused with one line and never rewritten.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +22,17 @@ from typing import Any
 from keybridge.errors import KeybridgeError
 from keybridge.protocol.secure import Pairing
 
+# The cheap constants module: reading the file does not import cryptography.
+from keybridge.protocol.secure._primitives import ID_LENGTH, KEY_LENGTH
+
 __all__ = ["CONFIG_DIR_ENV", "ConfigError", "HostConfig", "KeyPairing", "config_dir"]
 
 CONFIG_DIR_ENV = "KEYBRIDGE_CONFIG_DIR"
 FILE_NAME = "pairings.json"
 _VERSION = 1
+_MAX_FILE_BYTES = 1 << 20
+"""Far more than any host's pairings (16 per key); a bigger file is not read."""
+_SERIAL_MAX_LENGTH = 64
 
 
 class ConfigError(KeybridgeError):
@@ -65,28 +74,35 @@ class HostConfig:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str] | None = None) -> HostConfig:
-        """The config in ``directory`` (default: :func:`config_dir`); empty if absent."""
+        """The config in ``directory`` (default: :func:`config_dir`); empty if absent.
+
+        A file that is not a valid pairing file raises :class:`ConfigError` and is left as it
+        is: no later save replaces it until the user has moved it away.
+        """
         path = Path(directory if directory is not None else config_dir()) / FILE_NAME
         try:
-            text = path.read_text("utf-8")
+            with path.open("rb") as file:
+                data = file.read(_MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             return cls(path)
         except OSError as exc:
-            raise ConfigError(f"cannot read the pairing file {path}: {exc.strerror}") from exc
-        try:
-            doc = json.loads(text)
-            if doc.get("version") != _VERSION:
-                raise ValueError(f"unknown version {doc.get('version')!r}")
-            config = cls(path, bytes.fromhex(doc["host_id"]))
-            for serial, item in doc["keys"].items():
-                config._keys[serial] = KeyPairing(
-                    serial, bytes.fromhex(item["key_id"]), bytes.fromhex(item["pairing_key"])
-                )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(
-                f"the pairing file {path} is damaged ({exc}): delete it and pair your keys "
-                "again with `keybridge pair`"
+                f"cannot read the pairing file {path}: {exc.strerror or exc}; check its "
+                "permissions (it should be yours, mode 0600)"
+            ) from exc
+        # Reading alone already closes a directory left open (best effort: the file is 0600,
+        # and a save refuses a directory it cannot close).
+        with contextlib.suppress(OSError):
+            _close(path.parent)
+        try:
+            host_id, keys = _parse(data)
+        except ValueError as exc:
+            raise ConfigError(
+                f"the pairing file {path} is damaged ({exc}); it is left as it is: restore it "
+                f"from a backup, or move it aside and pair your keys again with `keybridge pair`"
             ) from None
+        config = cls(path, host_id)
+        config._keys = keys
         return config
 
     @classmethod
@@ -131,11 +147,89 @@ class HostConfig:
         }
         data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
         try:
+            _private_directory(self.path.parent)
             _write_private(self.path, data)
         except OSError as exc:
             raise ConfigError(
                 f"cannot write the pairing file {self.path}: {exc.strerror or exc}"
             ) from exc
+
+
+def _parse(data: bytes) -> tuple[bytes, dict[str, KeyPairing]]:
+    """The host id and pairings in a pairing file; ValueError saying what is wrong."""
+    if len(data) > _MAX_FILE_BYTES:
+        raise ValueError(f"over {_MAX_FILE_BYTES} bytes")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text: byte 0x{data[exc.start]:02X} at {exc.start}") from None
+    except RecursionError:  # json recurses once per nesting level
+        raise ValueError("JSON nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    version = doc.get("version")
+    if isinstance(version, bool) or version != _VERSION:
+        raise ValueError(f"unknown version {_short(version)}")
+    host_id = _hex(doc, "host_id", ID_LENGTH, "")
+    items = doc.get("keys")
+    if not isinstance(items, dict):
+        raise ValueError("keys must be an object")
+    keys: dict[str, KeyPairing] = {}
+    for serial, item in items.items():
+        if not (1 <= len(serial) <= _SERIAL_MAX_LENGTH and serial.isprintable()):
+            raise ValueError(f"key serial {_short(serial)} is not a serial number")
+        if not isinstance(item, dict):
+            raise ValueError(f"keys[{serial!r}] must be an object")
+        at = f"keys[{serial!r}]."
+        keys[serial] = KeyPairing(
+            serial, _hex(item, "key_id", ID_LENGTH, at), _hex(item, "pairing_key", KEY_LENGTH, at)
+        )
+    return host_id, keys
+
+
+def _hex(item: dict[str, Any], name: str, length: int, at: str) -> bytes:
+    text = item.get(name)
+    if not isinstance(text, str):
+        raise ValueError(f"{at}{name} must be a string of {2 * length} hex digits")
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{at}{name} is not hexadecimal") from None
+    if len(value) != length:
+        raise ValueError(f"{at}{name} has {len(value)} bytes; it must have {length}")
+    return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _private_directory(directory: Path) -> None:
+    """Make ``directory`` (mode 0700) or take an existing one to 0700: pairing keys live in it.
+
+    A directory that is not ours to close is refused rather than used.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _close(directory):
+        raise ConfigError(
+            f"the config directory {directory} is open to other users and is not yours to "
+            f"close: point {CONFIG_DIR_ENV} at a directory of your own"
+        )
+
+
+def _close(directory: Path) -> bool:
+    """Take ``directory`` to 0700 if others may open it; False if it is not ours to change
+    (another user's, or a shared one with the sticky bit such as ``/tmp``)."""
+    info = directory.stat()
+    if stat.S_IMODE(info.st_mode) & 0o077 == 0:
+        return True
+    if info.st_uid != os.getuid() or info.st_mode & stat.S_ISVTX:
+        return False
+    os.chmod(directory, 0o700)
+    return True
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -17,7 +17,6 @@ session and is answered with a plaintext ACCESS_DENIED (seq 0): nothing in it is
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -123,12 +122,11 @@ class Firmware:
         self.security = KeySecurity(
             self, random, pin_iterations=pin_iterations, on_display=on_display
         )
+        # A damaged state raises FlashError here: the key never starts empty (or with a new
+        # key id, which would end every pairing) over a file it could not read.
         state = flash.load()
         if state is None:
             state = KeyState(serial=new_serial(random), key_id=random(16))
-            flash.save(state)
-        elif not state.key_id:  # a state from before pairing existed
-            state = dataclasses.replace(state, key_id=random(16))
             flash.save(state)
         self._state = state
         self._pending: _Pending | None = None

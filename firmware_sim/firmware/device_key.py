@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+import stat
 from pathlib import Path
 
-from firmware_sim.firmware.flash import Flash, FlashError
+from firmware_sim.firmware.flash import ADVICE, Flash, FlashError
 from keybridge.protocol.secure.at_rest import (
     DEVICE_KEY_LENGTH,
     new_device_key,
@@ -27,6 +29,8 @@ __all__ = ["DEVICE_KEY_SUFFIX", "DeviceKeySecrets", "device_key_path", "encrypte
 
 DEVICE_KEY_SUFFIX = ".devkey"
 _PREFIX = "k1:"
+
+log = logging.getLogger(__name__)
 
 
 def device_key_path(state: str | os.PathLike[str]) -> Path:
@@ -57,11 +61,23 @@ class DeviceKeySecrets:
         state_path = Path(state)
         key_path = device_key_path(state_path)
         try:
-            return cls(key_path.read_bytes(), where=str(state_path))
+            with key_path.open("rb") as file:
+                key = file.read(DEVICE_KEY_LENGTH + 1)  # a longer file is damaged: not all read
+                _keep_private(file.fileno(), key_path)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise FlashError(f"cannot read the device key {key_path}: {exc.strerror}") from exc
+            raise FlashError(
+                f"cannot read the device key file {key_path}: {exc.strerror or exc}; {ADVICE}"
+            ) from exc
+        else:
+            if len(key) != DEVICE_KEY_LENGTH:
+                size = f"{len(key)} bytes" if len(key) <= DEVICE_KEY_LENGTH else "more bytes"
+                raise FlashError(
+                    f"the device key file {key_path} is damaged: it has {size}, not "
+                    f"{DEVICE_KEY_LENGTH}; {ADVICE}"
+                )
+            return cls(key, where=str(state_path))
         if state_path.exists():
             raise FlashError(
                 f"the device key {key_path} of the key state file {state_path} is missing, so "
@@ -91,7 +107,7 @@ class DeviceKeySecrets:
         if not sealed.startswith(_PREFIX):
             raise FlashError(
                 f"{self._where} holds a secret that is not sealed under a device key: it was "
-                "written by an older simulator or by hand; delete it or pass another --state"
+                f"written by an older simulator or by hand; {ADVICE}"
             )
         try:
             blob = base64.b64decode(sealed[len(_PREFIX) :].encode("ascii"), validate=True)
@@ -101,6 +117,17 @@ class DeviceKeySecrets:
                 f"{self._where}: a secret cannot be opened with its device key ({exc}); the "
                 "state file and the device key file do not belong together"
             ) from None
+
+
+def _keep_private(fd: int, path: Path) -> None:
+    """Take a device key file that others may read to 0600 (it opens every secret of its state;
+    the change loses nothing, where a warning alone would leave it readable)."""
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    if mode & 0o077:
+        os.fchmod(fd, mode & 0o700)
+        log.warning(
+            "the device key file %s was readable by others (mode %04o): made it 0600", path, mode
+        )
 
 
 def encrypted_flash(state: str | os.PathLike[str]) -> Flash:

@@ -25,16 +25,31 @@ import struct
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from firmware_sim.firmware.state import Credential, KeyState, PairedHost, PinRecord
+from firmware_sim.firmware.state import Credential, KeyState, PairedHost, PinRecord, check_state
 from keybridge.errors import KeybridgeError
 from keybridge.protocol.constants import HashAlgorithm, OtpKind
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "Base64Secrets", "Flash", "FlashError", "SecretCodec"]
+__all__ = [
+    "ADVICE",
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MAX_IMAGE_BYTES",
+    "Base64Secrets",
+    "Flash",
+    "FlashError",
+    "SecretCodec",
+]
 
 MAGIC = b"KBKEY"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct(">5sBI32s")
-_ADVICE = "delete it or pass another --state"
+MAX_IMAGE_BYTES = 1 << 20
+"""A full key's state is about 100 kB; a bigger file is not a key state (and is not read)."""
+ADVICE = (
+    "the file is left as it is: restore the state file and its .devkey file from a backup, "
+    "or start a new key with `python -m firmware_sim serve --state NEW_FILE`"
+)
+"""What to do about a state file that cannot be used; every refusal of one ends with it."""
 _T = TypeVar("_T")
 
 
@@ -94,15 +109,29 @@ class Flash:
         if self.path is None:
             return None if self._image is None else self.decode(self._image)
         try:
-            data = self.path.read_bytes()
+            with self.path.open("rb") as file:
+                data = file.read(MAX_IMAGE_BYTES + 1)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise FlashError(f"cannot read the key state file {self.path}: {exc.strerror}") from exc
+        if len(data) > MAX_IMAGE_BYTES:
+            raise FlashError(
+                f"the key state file {self.path} is over {MAX_IMAGE_BYTES} bytes, more than a "
+                f"full key's state; {ADVICE}"
+            )
         return self.decode(data)
 
     def save(self, state: KeyState) -> None:
-        """Store ``state`` durably; raises :class:`FlashError` if it could not be written."""
+        """Store ``state`` durably; raises :class:`FlashError` if it could not be written.
+
+        A state outside the key's limits is refused before a byte is written: the key never
+        writes a file it would refuse to load.
+        """
+        try:
+            check_state(state)
+        except ValueError as exc:
+            raise FlashError(f"refusing to write an invalid key state ({exc})") from None
         image = self.encode(state)
         if self.path is None:
             self._image = image
@@ -123,31 +152,44 @@ class Flash:
         return _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), digest) + payload
 
     def decode(self, data: bytes) -> KeyState:
+        """The state in an image; :class:`FlashError` for anything but a valid key state."""
         where = f"the key state file {self.description}"
         if len(data) < len(MAGIC) or not data.startswith(MAGIC):
-            raise FlashError(f"{where} is not a keybridge key state (wrong magic); {_ADVICE}")
+            raise FlashError(f"{where} is not a keybridge key state (wrong magic); {ADVICE}")
         if len(data) < _HEADER.size:
-            raise FlashError(f"{where} is truncated ({len(data)} bytes); {_ADVICE}")
+            raise FlashError(f"{where} is truncated ({len(data)} bytes); {ADVICE}")
         _, version, length, digest = _HEADER.unpack_from(data)
         if version > FORMAT_VERSION:
             raise FlashError(
                 f"{where} has format {version}, newer than this simulator's {FORMAT_VERSION}: "
-                f"upgrade keybridge, or {_ADVICE}"
+                f"upgrade keybridge, or {ADVICE}"
             )
         if version != FORMAT_VERSION:
-            raise FlashError(f"{where} has unknown format {version}; {_ADVICE}")
+            raise FlashError(f"{where} has unknown format {version}; {ADVICE}")
         payload = data[_HEADER.size :]
         if len(payload) != length:
             what = "truncated" if len(payload) < length else "longer than its header says"
             raise FlashError(
-                f"{where} is {what} ({len(payload)} of {length} payload bytes); {_ADVICE}"
+                f"{where} is {what} ({len(payload)} of {length} payload bytes); {ADVICE}"
             )
         if hashlib.sha256(payload).digest() != digest:
-            raise FlashError(f"{where} is corrupt (checksum mismatch); {_ADVICE}")
+            raise FlashError(f"{where} is corrupt (checksum mismatch); {ADVICE}")
         try:
-            return self._from_json(json.loads(payload.decode("utf-8")))
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            raise FlashError(f"{where} holds an invalid state ({exc}); {_ADVICE}") from None
+            doc = json.loads(payload.decode("utf-8"))
+        except RecursionError:  # json recurses once per nesting level
+            raise FlashError(
+                f"{where} holds an invalid state (JSON nested too deeply); {ADVICE}"
+            ) from None
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise FlashError(
+                f"{where} holds an invalid state (not JSON: {exc}); {ADVICE}"
+            ) from None
+        try:
+            state = self._from_json(doc)
+            check_state(state)
+        except (ValueError, binascii.Error) as exc:
+            raise FlashError(f"{where} holds an invalid state ({exc}); {ADVICE}") from None
+        return state
 
     def _to_json(self, state: KeyState) -> dict[str, Any]:
         seal = self._secrets.seal
@@ -185,53 +227,105 @@ class Flash:
         return doc
 
     def _from_json(self, doc: Any) -> KeyState:
-        if not isinstance(doc, dict) or not isinstance(doc["serial"], str):
-            raise ValueError("no serial number")
+        """The state in a parsed payload. Every field is required and typed (only ``pin`` may be
+        absent or null: no PIN): a missing ``key_id`` or ``credentials`` is a damaged file,
+        never an empty key."""
+        top = _object(doc, "the state")
         credentials = []
-        for item in doc["credentials"]:
-            layout = item["layout"]
+        for i, value in enumerate(_field(top, "credentials", list)):
+            at = f"credentials[{i}]."
+            item = _object(value, at[:-1])
+            name = _field(item, "name", str, at)
+            kind = _field(item, "kind", str, at)
+            algorithm = _field(item, "algorithm", str, at)
+            if kind not in OtpKind.__members__:
+                raise ValueError(f"{at}kind {kind[:20]!r} is not TOTP or HOTP")
+            if algorithm not in HashAlgorithm.__members__:
+                raise ValueError(f"{at}algorithm {algorithm[:20]!r} is not SHA1, SHA256 or SHA512")
             credential = Credential(
-                name=_typed(item["name"], str),
-                secret=self._secrets.open(_typed(item["secret"], str), f"otp:{item['name']}"),
-                kind=OtpKind[_typed(item["kind"], str)],
-                algorithm=HashAlgorithm[_typed(item["algorithm"], str)],
-                digits=_typed(item["digits"], int),
-                period=_typed(item["period"], int),
-                counter=_typed(item["counter"], int),
-                require_button=_typed(item["require_button"], bool),
-                layout=None if layout is None else _typed(layout, str),
+                name=name,
+                secret=self._open(item, "secret", f"otp:{name}", at),
+                kind=OtpKind[kind],
+                algorithm=HashAlgorithm[algorithm],
+                digits=_field(item, "digits", int, at),
+                period=_field(item, "period", int, at),
+                counter=_field(item, "counter", int, at),
+                require_button=_field(item, "require_button", bool, at),
+                layout=None if item.get("layout", "") is None else _field(item, "layout", str, at),
             )
             credentials.append(credential)
-        hosts = tuple(
-            PairedHost(
-                bytes.fromhex(_typed(h["id"], str)),
-                self._secrets.open(_typed(h["key"], str), f"host:{h['id']}"),
-            )
-            for h in doc.get("hosts", [])
-        )
+        hosts = []
+        for i, value in enumerate(_field(top, "hosts", list)):
+            at = f"hosts[{i}]."
+            item = _object(value, at[:-1])
+            host_id = _hex(item, "id", at)
+            hosts.append(PairedHost(host_id, self._open(item, "key", f"host:{host_id.hex()}", at)))
         pin = None
-        if doc.get("pin") is not None:
-            p = doc["pin"]
+        if top.get("pin") is not None:
+            p = _object(top["pin"], "pin")
             pin = PinRecord(
-                salt=bytes.fromhex(_typed(p["salt"], str)),
-                digest=self._secrets.open(_typed(p["hash"], str), "pin"),
-                iterations=_typed(p["iterations"], int),
-                max_retries=_typed(p["max_retries"], int),
-                retries_left=_typed(p["retries_left"], int),
+                salt=_hex(p, "salt", "pin."),
+                digest=self._open(p, "hash", "pin", "pin."),
+                iterations=_field(p, "iterations", int, "pin."),
+                max_retries=_field(p, "max_retries", int, "pin."),
+                retries_left=_field(p, "retries_left", int, "pin."),
             )
         return KeyState(
-            serial=doc["serial"],
+            serial=_field(top, "serial", str),
             credentials=tuple(credentials),
-            key_id=bytes.fromhex(_typed(doc.get("key_id", ""), str)),
-            hosts=hosts,
+            key_id=_hex(top, "key_id"),
+            hosts=tuple(hosts),
             pin=pin,
         )
 
+    def _open(self, item: dict[str, Any], key: str, slot: str, at: str) -> bytes:
+        sealed = _field(item, key, str, at)
+        try:
+            return self._secrets.open(sealed, slot)
+        except (ValueError, binascii.Error):  # base64's errors (a sealing codec raises its own)
+            raise ValueError(f"{at}{key} is not a stored secret") from None
 
-def _typed(value: Any, kind: type[_T]) -> _T:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise TypeError(f"expected {kind.__name__}, got {value!r}")
+
+_JSON_NAMES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+}
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be an object, not {_json_type(value)}")
     return value
+
+
+def _field(item: dict[str, Any], key: str, kind: type[_T], at: str = "") -> _T:
+    """``item[key]`` if it is of JSON type ``kind``; a ValueError naming ``at + key`` if not."""
+    if key not in item:
+        raise ValueError(f"{at}{key} is missing")
+    value = item[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{at}{key} must be {_JSON_NAMES[kind]}, not {_json_type(value)}")
+    return value
+
+
+def _hex(item: dict[str, Any], key: str, at: str = "") -> bytes:
+    text = _field(item, key, str, at)
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{at}{key} is not hexadecimal") from None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    for kind in (bool, dict, list, str, int):  # bool first: a bool is an int
+        if isinstance(value, kind):
+            return _JSON_NAMES[kind]
+    return "a number"
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -11,7 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from firmware_sim.firmware.dispatch import Refused
-from firmware_sim.firmware.state import ALGORITHMS, Credential, KeyState
+from firmware_sim.firmware.state import ALGORITHMS, MAX_COUNTER, Credential, KeyState, name_problem
 from keybridge.errors import InvalidInputError, UnsupportedCharacterError
 from keybridge.otp.codes import hotp, time_step
 from keybridge.protocol.commands import ListEntry, OtpListResponse, OtpPutRequest
@@ -20,7 +20,6 @@ from keybridge.protocol.constants import (
     DIGITS_MAX,
     DIGITS_MIN,
     LIST_PAGE_BYTES,
-    NAME_MAX_BYTES,
     PERIOD_MAX,
     PERIOD_MIN,
     SECRET_MAX_BYTES,
@@ -55,29 +54,14 @@ __all__ = [
 
 U64_MAX = 2**64 - 1
 _TOTP = OtpKind.TOTP  # read once: an enum member lookup is slow on Python 3.11
-MAX_COUNTER = U64_MAX - 1
-"""Largest HOTP counter a credential may hold: the key must be able to store counter + 1."""
 
 _FIELD_HEADER_BYTES = 3
 
 
 def validate_name(name: str, field: str = "NAME") -> None:
-    size = len(name.encode("utf-8"))
-    if not 1 <= size <= NAME_MAX_BYTES:
-        raise Refused(
-            Status.BAD_PARAMETER,
-            f"{field} is {size} bytes of UTF-8; it must be 1 to {NAME_MAX_BYTES}",
-        )
-    if name.isprintable():  # no control character (the common case, checked in C)
-        return
-    import unicodedata
-
-    for i, char in enumerate(name):
-        if unicodedata.category(char) == "Cc":
-            raise Refused(
-                Status.BAD_PARAMETER,
-                f"{field} holds control character U+{ord(char):04X} at position {i}",
-            )
+    problem = name_problem(name, field)
+    if problem is not None:
+        raise Refused(Status.BAD_PARAMETER, problem)
 
 
 def resolve_layout(layout_id: str) -> Layout:

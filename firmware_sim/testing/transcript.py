@@ -37,11 +37,12 @@ def transcript_firmware(
     ``"real"`` starts unset and keeps whatever SET_TIME sets, with no time passing.
     """
     clock = KeyClock(lambda: clock_value, clock_mode, clock_value if clock_mode == "fixed" else 0)
+    random = _counter_bytes()
     return Firmware(
-        Flash.memory(KeyState(serial=serial)),
+        Flash.memory(KeyState(serial=serial, key_id=random(16))),
         clock,
         button or Button("auto"),
-        random=_counter_bytes(),
+        random=random,
     )
 
 

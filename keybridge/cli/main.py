@@ -7,6 +7,7 @@ commands that do not touch BLE, QR codes or the HES model never import them.
 from __future__ import annotations
 
 import importlib
+import sys
 import warnings
 from typing import Any
 
@@ -52,6 +53,27 @@ class Settings:
 
 
 class LazyGroup(click.Group):
+    """The root group: loads commands on demand and is the one place errors become one line.
+
+    Library errors, click's usage errors and aborted prompts all leave as one ``Error: ...``
+    line on stderr with their exit code (and, with ``--json``, the JSON error object on
+    stdout): the group's own options fail in :meth:`make_context`, everything below it in
+    :meth:`invoke`.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        as_json = "--json" in args  # before parsing consumes them; nothing is parsed on error
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc, as_json=as_json) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*_COMMANDS, *self.commands})
 
@@ -81,8 +103,11 @@ class LazyGroup(click.Group):
             raise error from exc
         except KeyboardInterrupt:
             # Ctrl-C while waiting for the key: the documented exit code, not click's "Aborted!".
-            click.echo("\nInterrupted.", err=True)
-            raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+            if sys.stderr.isatty():
+                click.echo("", err=True)  # ends the line the terminal's ^C is on
+            raise _one_line(KeyboardInterrupt(), as_json=_as_json(ctx)) from None
+        except (click.UsageError, click.Abort) as exc:
+            raise _one_line(exc, as_json=_as_json(ctx)) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, _COMMANDS[name][2]) for name in sorted(_COMMANDS)]
@@ -112,10 +137,50 @@ def cli(ctx: click.Context, device: str | None, as_json: bool, verbose: int) -> 
         configure_logging(verbose)
 
 
+class _OneLineError(click.ClickException):
+    """Shown by click as ``Error: MESSAGE`` on stderr, nothing else, exiting ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]
+
+
+def _one_line(
+    exc: click.UsageError | click.Abort | KeyboardInterrupt, *, as_json: bool
+) -> click.ClickException:
+    """The one-line error for a usage error, an aborted prompt or Ctrl-C (README "Exit
+    codes"); with ``as_json`` the JSON error object is printed now. Raise what it returns.
+
+    An aborted prompt is told apart by the exception click raised it from: Ctrl-C is an
+    interruption (130), end of input is an unanswered prompt and a "no" a declined one (1).
+    """
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return exc  # `keybridge` alone: the help text, as click shows it
+    cause = exc.__context__ if isinstance(exc, click.Abort) else exc
+    if isinstance(exc, click.UsageError):
+        command = exc.ctx.command_path if exc.ctx is not None else "keybridge"
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        kind, text, code = "UsageError", f"{message} (see `{command} --help`)", ExitCode.BAD_INPUT
+    elif isinstance(cause, KeyboardInterrupt):
+        kind, text, code = "Interrupted", "interrupted", ExitCode.INTERRUPTED
+    elif isinstance(cause, EOFError):
+        kind, code = "Aborted", ExitCode.REFUSED
+        text = "aborted: the prompt got no answer (end of input); answer it, or see --help"
+    else:
+        kind, text, code = "Aborted", "aborted: not confirmed", ExitCode.REFUSED
+    if as_json:
+        _echo_json({"type": kind, "message": text, "exit_code": int(code)})
+    return _OneLineError(text, code)
+
+
+def _as_json(ctx: click.Context) -> bool:
+    # The root's parsed options: a subcommand's name is resolved before the group's callback
+    # has made the Settings.
+    return bool(ctx.find_root().params.get("as_json"))
+
+
 def _echo_json_error(exc: KeybridgeError, exit_code: int) -> None:
     """With --json, a failure is a JSON object on stdout too (the stderr line stays)."""
-    import json
-
     error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
     status = getattr(exc, "status", None)  # a DeviceError: the key's status
     if status is not None:
@@ -124,6 +189,12 @@ def _echo_json_error(exc: KeybridgeError, exit_code: int) -> None:
     if attempts is not None:
         error["attempts_remaining"] = attempts
     error["exit_code"] = exit_code
+    _echo_json(error)
+
+
+def _echo_json(error: dict[str, Any]) -> None:
+    import json
+
     click.echo(json.dumps({"ok": False, "error": error}, indent=2))
 
 

@@ -9,8 +9,11 @@ key of the recovery-code hashes.
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +28,9 @@ APP_ID = "keybridge.hes"
 SCHEMA_VERSION = 1
 MEMORY = ":memory:"
 _BUSY_TIMEOUT_S = 30.0
+_SIBLINGS = ("-journal", "-wal", "-shm")
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE meta (
@@ -62,13 +68,46 @@ def default_store_path() -> Path:
     return Path(platformdirs.user_data_dir("keybridge")) / "hes.sqlite3"
 
 
+def _private_file(path: Path) -> None:
+    """Create the store file 0600 before SQLite opens it, or take an existing one to 0600.
+
+    The store holds every user's TOTP key, so a copy readable by other users hands them the
+    second factor. A looser existing file (and its ``-journal`` / ``-wal`` / ``-shm`` siblings) is
+    tightened rather than merely warned about: the change loses nothing, and a warning would
+    leave the secrets readable. SQLite gives the siblings it creates the mode of the database.
+    A file this user cannot tighten is refused.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return  # an empty file: SQLite makes it a new database
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create the HES store {path}: {exc.strerror or exc}") from None
+    for name in (path, *(path.with_name(path.name + suffix) for suffix in _SIBLINGS)):
+        try:
+            info = name.stat()
+            mode = stat.S_IMODE(info.st_mode)
+            if stat.S_ISREG(info.st_mode) and mode & 0o077:  # not a directory given by mistake
+                os.chmod(name, mode & 0o700)
+                log.warning("%s was readable by other users (mode %04o): made it 0600", name, mode)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(
+                f"{name} is open to other users and cannot be made private "
+                f"({exc.strerror or exc}): `chmod 600` it, or use a new file"
+            ) from None
+
+
 class Store:
     """One SQLite connection, serialised by a lock; transactions via :meth:`transaction`."""
 
     def __init__(self, path: str | Path, profile: Profile) -> None:
         self.path = str(path)
-        if self.path != MEMORY:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if self.path not in (MEMORY, ""):  # "": SQLite's private temporary database
+            _private_file(Path(self.path))
         self._lock = threading.Lock()
         try:
             self._conn = sqlite3.connect(

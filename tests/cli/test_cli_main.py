@@ -149,7 +149,7 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("keybridge.discovery.running_simulators", interrupted)
     result = invoke("devices")
     assert result.exit_code == 130
-    assert "Interrupted." in result.stderr and "Traceback" not in result.output
+    assert result.stderr == "Error: interrupted\n" and "Traceback" not in result.output
 
 
 # --- shell completion -------------------------------------------------------------------------

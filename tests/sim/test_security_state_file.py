@@ -73,7 +73,7 @@ def test_a_missing_device_key_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_foreign_device_key_is_a_clear_error(tmp_path: Path) -> None:
     state = tmp_path / "k.state"
-    encrypted_flash(state).save(KeyState("KB0000000001", (Credential("a", RAW),)))
+    encrypted_flash(state).save(KeyState("KB0000000001", (Credential("a", RAW),), key_id=bytes(16)))
     device_key_path(state).write_bytes(os.urandom(32))
     with pytest.raises(FlashError, match="do not belong together"):
         encrypted_flash(state).load()
@@ -91,7 +91,7 @@ def test_a_blob_moved_to_another_slot_does_not_open(tmp_path: Path) -> None:
     with pytest.raises(FlashError, match="not sealed"):
         codec.open(base64.b64encode(RAW).decode(), "otp:a")  # an unencrypted state
     plain = tmp_path / "plain.state"
-    Flash(plain).save(KeyState("KB0000000002", (Credential("a", RAW),)))
+    Flash(plain).save(KeyState("KB0000000002", (Credential("a", RAW),), key_id=bytes(16)))
     with pytest.raises(FlashError, match="missing"):
         encrypted_flash(plain)
 

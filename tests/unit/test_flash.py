@@ -16,13 +16,15 @@ from hypothesis import strategies as st
 from firmware_sim.firmware.button import Button
 from firmware_sim.firmware.clock import KeyClock
 from firmware_sim.firmware.core import Firmware
-from firmware_sim.firmware.flash import FORMAT_VERSION, MAGIC, Flash, FlashError
+from firmware_sim.firmware.flash import ADVICE, FORMAT_VERSION, MAGIC, Flash, FlashError
 from firmware_sim.firmware.state import Credential, KeyState
 from keybridge.errors import KeybridgeError
 from keybridge.protocol.constants import HashAlgorithm, OtpKind
 
+KEY_ID = bytes(range(16))
 STATE = KeyState(
     serial="KB00AABBCCDD",
+    key_id=KEY_ID,
     credentials=(
         Credential("mail", b"\x00" * 10),
         Credential(
@@ -56,8 +58,8 @@ def test_round_trip_through_a_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_bytes().startswith(MAGIC)
     assert b"\x00" * 10 not in path.read_bytes()[48:]  # secrets are encoded, not raw
-    Flash(path).save(KeyState("KB0000000000"))
-    assert Flash(path).load() == KeyState("KB0000000000")
+    Flash(path).save(KeyState("KB0000000000", key_id=KEY_ID))
+    assert Flash(path).load() == KeyState("KB0000000000", key_id=KEY_ID)
     assert [p.name for p in tmp_path.iterdir()] == ["key.state"]
 
 
@@ -131,7 +133,11 @@ def test_damaged_files_are_refused_with_a_clear_error(tmp_path: Path, case: str)
     message = str(info.value)
     assert words in message
     assert str(path) in message
-    assert "delete it or pass another --state" in message
+    assert (
+        message.endswith(ADVICE)
+        and "restore the state file" in message
+        and "--state NEW_FILE" in message
+    )
     assert isinstance(info.value, KeybridgeError)
     # The firmware refuses to start on it rather than silently starting empty.
     with pytest.raises(FlashError):
@@ -156,7 +162,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 credentials = st.builds(
     Credential,
-    name=st.text(min_size=1, max_size=20),
+    name=st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=16),
     secret=st.binary(min_size=10, max_size=64),
     kind=st.sampled_from(OtpKind),
     algorithm=st.sampled_from(HashAlgorithm),
@@ -166,7 +172,12 @@ credentials = st.builds(
     require_button=st.booleans(),
     layout=st.sampled_from([None, "us", "uk", "de", "fr"]),
 )
-states = st.builds(KeyState, serial=st.text(max_size=12), credentials=st.tuples(credentials))
+states = st.builds(
+    KeyState,
+    serial=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=32),
+    credentials=st.lists(credentials, max_size=3, unique_by=lambda c: c.name).map(tuple),
+    key_id=st.binary(min_size=16, max_size=16),
+)
 
 
 @given(states)

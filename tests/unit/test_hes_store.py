@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 
@@ -179,3 +181,50 @@ def test_demo_walk_through_exits_zero() -> None:
     assert demo.main(lines.append) == 0
     assert not any("✗" in line for line in lines)
     assert sum("✓" in line for line in lines) >= 15
+
+
+def test_a_new_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "hes.sqlite3"
+    old = os.umask(0o022)
+    try:
+        enabled(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        # SQLite gives the journal and WAL files it creates the database's mode.
+        with Hes(path, clock=clock, password_cost=16) as hes, sqlite3.connect(path) as other:
+            other.execute("PRAGMA journal_mode=WAL")
+            other.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+            other.commit()
+            siblings = [path.with_name(path.name + s) for s in ("-wal", "-shm")]
+            assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in siblings)
+            assert hes.is_2fa_enabled(EMAIL)
+    finally:
+        os.umask(old)
+
+
+def test_an_open_store_and_its_siblings_are_tightened(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "hes.sqlite3"
+    enabled(path)
+    wal = path.with_name(path.name + "-wal")
+    with sqlite3.connect(path) as other:  # keeps a WAL file beside the store while open
+        other.execute("PRAGMA journal_mode=WAL")
+        other.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+        other.commit()
+        path.chmod(0o644)
+        wal.chmod(0o664)
+        with Hes(path, clock=clock, password_cost=16) as hes:
+            assert hes.is_2fa_enabled(EMAIL)  # nothing lost
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+    assert "readable by other users (mode 0644): made it 0600" in caplog.text
+
+
+def test_a_directory_given_as_the_store_is_refused_and_not_changed(tmp_path: Path) -> None:
+    directory = tmp_path / "dir"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    with pytest.raises(StoreError):
+        Hes(directory, clock=clock, password_cost=16)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
