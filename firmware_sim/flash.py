@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 from firmware_sim.state import Credential, KeyState, PairedHost, PinRecord
 from keybridge.errors import KeybridgeError
+from keybridge.files import write_atomically
 from keybridge.protocol.constants import HashAlgorithm, OtpKind
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "Base64Secrets", "Flash", "FlashError", "SecretCodec"]
@@ -108,7 +109,7 @@ class Flash:
             self._image = image
             return
         try:
-            _write_atomically(self.path, image)
+            write_atomically(self.path, image)
         except OSError as exc:
             raise FlashError(
                 f"cannot write the key state file {self.path}: {exc.strerror or exc}; "
@@ -232,23 +233,3 @@ def _typed(value: Any, kind: type[_T]) -> _T:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise TypeError(f"expected {kind.__name__}, got {value!r}")
     return value
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    # A fixed temporary name: a write cut short by a power loss leaves at most one stale file,
-    # which the next save truncates and reuses.
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
