@@ -1,9 +1,10 @@
 """The end-to-end story: HES two-factor authentication with a key that types the codes.
 
-``keybridge demo`` (also ``python -m keybridge.demo``) runs it on embedded defaults: a simulated
-key on a pty served by a thread of this process, its state in a temporary directory, this
-host's pairing kept in memory, and the HES model on a temporary SQLite file. Nothing outside the
-temporary directory is read or written.
+``keybridge demo`` (also ``python -m keybridge.cli.demo``) runs it on embedded defaults: a
+simulated key on a pty served by a thread of this process, its state in a temporary directory,
+this host's pairing kept in memory, and the HES model on a temporary SQLite file. Nothing outside
+the temporary directory is read or written. It is application code, beside the commands: with
+them, the one place that starts a simulated key (the host library never imports the simulator).
 
 The story: create an HES administrator; Add OTP App (the grouped key and its QR code); pair with
 the key; store the key on it as a user pastes it (grouped, lowercase); the key types the
