@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 from firmware_sim.state import Credential, KeyState, PairedHost, PinRecord
 from keybridge.errors import KeybridgeError
 from keybridge.files import write_atomically
-from keybridge.protocol.constants import HashAlgorithm, OtpKind
+from keybridge.otp.codes import Algorithm, OtpKind
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "Base64Secrets", "Flash", "FlashError", "SecretCodec"]
 
@@ -195,7 +195,7 @@ class Flash:
                 name=_typed(item["name"], str),
                 secret=self._secrets.open(_typed(item["secret"], str), f"otp:{item['name']}"),
                 kind=OtpKind[_typed(item["kind"], str)],
-                algorithm=HashAlgorithm[_typed(item["algorithm"], str)],
+                algorithm=Algorithm[_typed(item["algorithm"], str)],
                 digits=_typed(item["digits"], int),
                 period=_typed(item["period"], int),
                 counter=_typed(item["counter"], int),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from firmware_sim.state import ALGORITHMS, Credential, KeyState
+from firmware_sim.state import Credential, KeyState
 from keybridge.errors import InvalidInputError, UnsupportedCharacterError
-from keybridge.otp.codes import hotp, time_step
+from keybridge.otp.codes import OtpKind, hotp, time_step
 from keybridge.protocol.commands import ListEntry, OtpListResponse, OtpPutRequest
 from keybridge.protocol.constants import (
     CAPACITY,
@@ -23,7 +23,6 @@ from keybridge.protocol.constants import (
     PERIOD_MIN,
     SECRET_MAX_BYTES,
     SECRET_MIN_BYTES,
-    OtpKind,
     Status,
 )
 from keybridge.protocol.messages import Fields, encode_fields
@@ -241,12 +240,12 @@ def compute_code(credential: Credential, now: float | None, previous: Code | Non
         step = time_step(now, credential.period)
         if previous is not None and previous.source is credential and previous.step == step:
             return previous
-        algorithm = ALGORITHMS[credential.algorithm]
+        algorithm = credential.algorithm
         code = hotp(credential.secret, step, credential.digits, algorithm)
         valid_until = min((step + 1) * credential.period, U64_MAX)
         return Code(code, valid_until, source=credential, step=step)
     counter = credential.counter
-    code = hotp(credential.secret, counter, credential.digits, ALGORITHMS[credential.algorithm])
+    code = hotp(credential.secret, counter, credential.digits, credential.algorithm)
     advanced = dataclasses.replace(credential, counter=counter + 1)
     return Code(code, counter=counter, advanced=advanced)
 

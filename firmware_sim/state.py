@@ -11,18 +11,10 @@ import dataclasses
 import os
 from collections.abc import Callable
 
-from keybridge.otp.codes import Algorithm
-from keybridge.protocol.constants import HashAlgorithm, OtpKind
+from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol.record import Record
 
-__all__ = ["ALGORITHMS", "Credential", "KeyState", "PairedHost", "PinRecord", "new_serial"]
-
-ALGORITHMS: dict[HashAlgorithm, Algorithm] = {
-    HashAlgorithm.SHA1: Algorithm.SHA1,
-    HashAlgorithm.SHA256: Algorithm.SHA256,
-    HashAlgorithm.SHA512: Algorithm.SHA512,
-}
-"""Wire algorithm -> the OTP maths' algorithm."""
+__all__ = ["Credential", "KeyState", "PairedHost", "PinRecord", "new_serial"]
 
 
 class Credential(Record):
@@ -31,7 +23,7 @@ class Credential(Record):
     name: str
     secret: bytes = dataclasses.field(repr=False)
     kind: OtpKind = OtpKind.TOTP
-    algorithm: HashAlgorithm = HashAlgorithm.SHA1
+    algorithm: Algorithm = Algorithm.SHA1
     digits: int = 6
     period: int = 30
     counter: int = 0

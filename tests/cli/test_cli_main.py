@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import re
 import socket
 from collections.abc import Callable, Iterator
-import importlib
 from importlib.metadata import version
 from pathlib import Path
 
