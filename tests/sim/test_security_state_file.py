@@ -15,8 +15,8 @@ from firmware_sim.device_key import DeviceKeySecrets, device_key_path, encrypted
 from firmware_sim.flash import Flash, FlashError
 from firmware_sim.simulator import Simulator, SimulatorError
 from firmware_sim.state import Credential, KeyState
-from keybridge.otp import Credential as OtpCredential
 from keybridge.hostconfig import HostConfig
+from keybridge.otp import Credential as OtpCredential
 from keybridge.session import KeySession
 
 MakeSimulator = Callable[..., Simulator]

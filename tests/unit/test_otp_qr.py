@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import segno
-from keybridge.otp.credential import parse_uri
 
 from keybridge.errors import InvalidInputError
+from keybridge.otp.credential import parse_uri
 from keybridge.otp.qr import read_otpauth_qr
 
 HES_URI = (
