@@ -51,10 +51,14 @@ def _credential_from_options(
         raise click.UsageError("give one of --secret, --uri and --qr")
     if counter is not None and not hotp and uri is None and qr is None:
         raise click.UsageError("--counter applies to --hotp credentials only")
+    if period is not None and hotp:
+        raise click.UsageError("--period applies to TOTP credentials only: drop it for --hotp")
     if qr is not None or uri is not None:
         parsed = Credential.from_qr(qr) if qr is not None else Credential.from_uri(str(uri))
         if counter is not None and parsed.kind is not OtpKind.HOTP:
             raise click.UsageError("--counter applies to HOTP credentials only")
+        if period is not None and parsed.kind is OtpKind.HOTP:
+            raise click.UsageError("--period applies to TOTP credentials only")
         overrides: dict[str, Any] = {
             "digits": digits,
             "period": period,
