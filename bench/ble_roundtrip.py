@@ -29,8 +29,9 @@ from firmware_sim.firmware.flash import Flash
 from firmware_sim.links.ble_peripheral import BleKeyPeripheral
 from firmware_sim.links.virtual_radio import VirtualRadio
 from keybridge.hostconfig import HostConfig
+from keybridge.otp.credential import Credential
 from keybridge.protocol.fragments import fragment
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 from keybridge.transport.ble import BleBackend, BleTransport
 from keybridge.transport.bumble_backend import BumbleCentral
 
@@ -93,9 +94,9 @@ async def run(mtu: int, rounds: int) -> dict[str, float]:
 
             link.send = counting_send  # type: ignore[method-assign]
             link.receive = counting_receive  # type: ignore[method-assign]
-            session = await KeySession.attach(link, config=HostConfig(None))
-            await session.pair(lambda code: True)  # the key's button is on auto
-            await session.otp_put(NAME, SECRET)
+            session = await KeySession.attach(link, ConnectOptions(config=HostConfig(None)))
+            await session.pairing.pair(lambda code: True)  # the key's button is on auto
+            await session.otp_put(Credential.from_secret(SECRET), NAME)
 
             before = (key.stats.att_in, key.stats.att_out)
             await session.otp_calculate(NAME)

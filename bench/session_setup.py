@@ -34,10 +34,11 @@ from firmware_sim.serve import KeyServer, ServeOptions
 from firmware_sim.simulator import Simulator
 from firmware_sim.testing.paired import pair_firmware, pair_state_file
 from keybridge.hostconfig import HostConfig
+from keybridge.otp.credential import Credential
 from keybridge.protocol.channel import Channel
 from keybridge.protocol.commands import OtpNameRequest
 from keybridge.protocol.constants import Command
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 from keybridge.transport import open_transport
 from keybridge.transport.base import Transport
 
@@ -145,8 +146,8 @@ async def per_frame(rounds: int, workdir: Path) -> None:
     # In memory: the layer's own cost, no link.
     fw, config = firmware()
     async with MemoryTransport(fw) as transport:
-        key = await KeySession.attach(transport, config=config)
-        await key.otp_put("bench", SECRET)
+        key = await KeySession.attach(transport, ConnectOptions(config=config))
+        await key.otp_put(Credential.from_secret(SECRET), "bench")
         sealed = await timed(lambda: key.otp_calculate("bench"), rounds)
         async with MemoryTransport(UnsealedDoor(fw)) as door:
             plain_channel = Channel(door)
@@ -167,8 +168,8 @@ async def per_frame(rounds: int, workdir: Path) -> None:
     thread.start()
     try:
         async with open_transport(sealed_url) as link:
-            key = await KeySession.attach(link, config=config)
-            await key.otp_put("bench", SECRET)
+            key = await KeySession.attach(link, ConnectOptions(config=config))
+            await key.otp_put(Credential.from_secret(SECRET), "bench")
             async with open_transport(plain_url) as plain_link:
                 plain_channel = Channel(plain_link)
                 sealed, plain = [], []

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from keybridge.errors import KeybridgeError
+from keybridge.files import write_atomically
 from keybridge.protocol.secure import Pairing
 
 # The cheap constants module: reading the file does not import cryptography.
@@ -148,7 +149,7 @@ class HostConfig:
         data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
         try:
             _private_directory(self.path.parent)
-            _write_private(self.path, data)
+            write_atomically(self.path, data, per_process_temp=True)
         except OSError as exc:
             raise ConfigError(
                 f"cannot write the pairing file {self.path}: {exc.strerror or exc}"
@@ -231,23 +232,3 @@ def _close(directory: Path) -> bool:
     os.chmod(directory, 0o700)
     return True
 
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        if hasattr(os, "fchmod"):  # also when a stale temporary file had other bits
-            os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -27,7 +27,8 @@ from typing import Any, Protocol, TypeVar
 
 from firmware_sim.firmware.state import Credential, KeyState, PairedHost, PinRecord, check_state
 from keybridge.errors import KeybridgeError
-from keybridge.protocol.constants import HashAlgorithm, OtpKind
+from keybridge.files import write_atomically
+from keybridge.otp.codes import Algorithm, OtpKind
 
 __all__ = [
     "ADVICE",
@@ -137,7 +138,7 @@ class Flash:
             self._image = image
             return
         try:
-            _write_atomically(self.path, image)
+            write_atomically(self.path, image)
         except OSError as exc:
             raise FlashError(
                 f"cannot write the key state file {self.path}: {exc.strerror or exc}; "
@@ -240,13 +241,13 @@ class Flash:
             algorithm = _field(item, "algorithm", str, at)
             if kind not in OtpKind.__members__:
                 raise ValueError(f"{at}kind {kind[:20]!r} is not TOTP or HOTP")
-            if algorithm not in HashAlgorithm.__members__:
+            if algorithm not in Algorithm.__members__:
                 raise ValueError(f"{at}algorithm {algorithm[:20]!r} is not SHA1, SHA256 or SHA512")
             credential = Credential(
                 name=name,
                 secret=self._open(item, "secret", f"otp:{name}", at),
                 kind=OtpKind[kind],
-                algorithm=HashAlgorithm[algorithm],
+                algorithm=Algorithm[algorithm],
                 digits=_field(item, "digits", int, at),
                 period=_field(item, "period", int, at),
                 counter=_field(item, "counter", int, at),
@@ -327,22 +328,3 @@ def _json_type(value: Any) -> str:
             return _JSON_NAMES[kind]
     return "a number"
 
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    # A fixed temporary name: a write cut short by a power loss leaves at most one stale file,
-    # which the next save truncates and reuses.
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -11,9 +11,9 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from firmware_sim.firmware.dispatch import Refused
-from firmware_sim.firmware.state import ALGORITHMS, MAX_COUNTER, Credential, KeyState, name_problem
+from firmware_sim.firmware.state import MAX_COUNTER, Credential, KeyState, name_problem
 from keybridge.errors import InvalidInputError, UnsupportedCharacterError
-from keybridge.otp.codes import hotp, time_step
+from keybridge.otp.codes import OtpKind, hotp, time_step
 from keybridge.protocol.commands import ListEntry, OtpListResponse, OtpPutRequest
 from keybridge.protocol.constants import (
     CAPACITY,
@@ -24,7 +24,6 @@ from keybridge.protocol.constants import (
     PERIOD_MIN,
     SECRET_MAX_BYTES,
     SECRET_MIN_BYTES,
-    OtpKind,
     Status,
 )
 from keybridge.protocol.messages import encode_fields
@@ -216,12 +215,12 @@ def compute_code(credential: Credential, now: float | None, previous: Code | Non
         step = time_step(now, credential.period)
         if previous is not None and previous.source is credential and previous.step == step:
             return previous
-        algorithm = ALGORITHMS[credential.algorithm]
+        algorithm = credential.algorithm
         code = hotp(credential.secret, step, credential.digits, algorithm)
         valid_until = min((step + 1) * credential.period, U64_MAX)
         return Code(code, valid_until, source=credential, step=step)
     counter = credential.counter
-    code = hotp(credential.secret, counter, credential.digits, ALGORITHMS[credential.algorithm])
+    code = hotp(credential.secret, counter, credential.digits, credential.algorithm)
     advanced = dataclasses.replace(credential, counter=counter + 1)
     return Code(code, counter=counter, advanced=advanced)
 

@@ -14,7 +14,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 
-from keybridge.otp.codes import Algorithm
+from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol.constants import (
     CAPACITY,
     DIGITS_MAX,
@@ -27,8 +27,6 @@ from keybridge.protocol.constants import (
     PIN_RETRIES_MIN,
     SECRET_MAX_BYTES,
     SECRET_MIN_BYTES,
-    HashAlgorithm,
-    OtpKind,
 )
 from keybridge.protocol.record import Record
 
@@ -37,7 +35,6 @@ from keybridge.protocol.secure._primitives import ID_LENGTH, KEY_LENGTH
 from keybridge.protocol.secure.pin import PIN_HASH_LENGTH, PIN_SALT_LENGTH
 
 __all__ = [
-    "ALGORITHMS",
     "MAX_COUNTER",
     "PIN_ITERATIONS_MAX",
     "SERIAL_MAX_LENGTH",
@@ -57,21 +54,13 @@ SERIAL_MAX_LENGTH = 32
 PIN_ITERATIONS_MAX = 10_000_000
 """More PBKDF2 iterations than this would stall the key for minutes on every PIN check."""
 
-ALGORITHMS: dict[HashAlgorithm, Algorithm] = {
-    HashAlgorithm.SHA1: Algorithm.SHA1,
-    HashAlgorithm.SHA256: Algorithm.SHA256,
-    HashAlgorithm.SHA512: Algorithm.SHA512,
-}
-"""Wire algorithm -> the OTP maths' algorithm."""
-
-
 class Credential(Record):
     """One OTP credential. ``secret`` never leaves the key (no command returns it)."""
 
     name: str
     secret: bytes = dataclasses.field(repr=False)
     kind: OtpKind = OtpKind.TOTP
-    algorithm: HashAlgorithm = HashAlgorithm.SHA1
+    algorithm: Algorithm = Algorithm.SHA1
     digits: int = 6
     period: int = 30
     counter: int = 0

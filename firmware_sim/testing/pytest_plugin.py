@@ -62,7 +62,7 @@ async def _paired_session(session: KeySession) -> KeySession:
     """Pair the session's host with its key unless it is paired (the button is approved by
     the simulated key; a real key needs a press)."""
     if not session.encrypted:
-        await session.pair(lambda code: True)
+        await session.pairing.pair(lambda code: True)
     return session
 
 

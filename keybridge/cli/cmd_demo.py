@@ -14,7 +14,7 @@ def demo() -> None:
     Runs on its own simulated key and HES model in a temporary directory (--device is not
     used); nothing is kept. Exits 0 only if every step behaved as HES does.
     """
-    from keybridge.demo import main, run_demo
+    from keybridge.cli.demo import main, run_demo
 
     ctx = click.get_current_context()
     if not settings().as_json:

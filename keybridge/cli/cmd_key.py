@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from keybridge.cli.common import open_key, report, run
+from keybridge.cli.common import PinPolicy, report, run, with_key
 from keybridge.cli.output import table
+
+if TYPE_CHECKING:
+    from keybridge.session import KeyInfo, KeySession
 
 
 @click.command()
@@ -32,31 +35,26 @@ def devices(ble: bool, timeout: float) -> None:
     report(found, text)
 
 
+def render_info(i: KeyInfo) -> str:
+    return table(
+        [
+            ("serial", i.serial),
+            ("firmware", i.firmware_version),
+            ("protocol", i.protocol_version),
+            ("credentials", f"{i.used} of {i.capacity}"),
+            ("clock", "set" if i.clock_set else "not set"),
+            ("layouts", i.layouts),
+            ("paired hosts", i.paired_hosts),
+            ("PIN", "set" if i.pin_set else "not set"),
+        ]
+    )
+
+
 @click.command()
-def info() -> None:
+@with_key(pin=PinPolicy.NEVER, render=render_info)
+async def info(key: KeySession) -> KeyInfo:
     """Show the key's identity, versions, capacity, clock and security state."""
-
-    async def go() -> Any:
-        async with open_key() as key:
-            return await key.info()
-
-    result = run(go())
-
-    def text(i: Any) -> str:
-        return table(
-            [
-                ("serial", i.serial),
-                ("firmware", i.firmware_version),
-                ("protocol", i.protocol_version),
-                ("credentials", f"{i.used} of {i.capacity}"),
-                ("clock", "set" if i.clock_set else "not set"),
-                ("layouts", i.layouts),
-                ("paired hosts", i.paired_hosts),
-                ("PIN", "set" if i.pin_set else "not set"),
-            ]
-        )
-
-    report(result, text)
+    return await key.info()
 
 
 @click.command()
@@ -65,10 +63,10 @@ def reset(yes: bool) -> None:
     """Factory-reset the key: erases every credential. Needs the button."""
     if not yes:
         click.confirm("Erase every credential on the key?", abort=True, err=True)
+    _reset()
 
-    async def go() -> None:
-        async with open_key() as key:
-            await key.reset()
 
-    run(go())
-    report({"reset": True}, lambda _: "The key was reset.")
+@with_key(pin=PinPolicy.NEVER, render=lambda _: "The key was reset.")
+async def _reset(key: KeySession) -> dict[str, bool]:
+    await key.reset()
+    return {"reset": True}

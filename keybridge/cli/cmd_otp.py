@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from keybridge.cli.common import open_key, report, run, settings
+from keybridge.cli.common import Fields, PinPolicy, says, settings, with_key
 from keybridge.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from keybridge.otp import Algorithm
+    from keybridge.keyboard.backends import KeyboardBackend
+    from keybridge.otp import Credential
+    from keybridge.session import Code, CredentialInfo, KeySession
 
 LAYOUT_HELP = "Keyboard layout of the computer the code is typed on: us, uk, de, fr."
 
@@ -20,18 +22,6 @@ LAYOUT_HELP = "Keyboard layout of the computer the code is typed on: us, uk, de,
 @click.group()
 def otp() -> None:
     """Store, list, compute and type OTP codes on the key."""
-
-
-@dataclass(frozen=True)
-class _Credential:
-    """What ``otp add`` stores: from --secret and options, or from a URI / QR code."""
-
-    key: bytes = field(repr=False)
-    kind: str
-    algorithm: Algorithm
-    digits: int
-    period: int
-    counter: int
 
 
 def _canonical_layout(layout: str | None) -> str | None:
@@ -52,39 +42,40 @@ def _credential_from_options(
     algorithm: str | None,
     hotp: bool,
     counter: int | None,
-) -> _Credential:
-    from keybridge.otp import Algorithm
-    from keybridge.otp.secret import decode_secret
-    from keybridge.otp.uri import parse_uri
+) -> Credential:
+    """The credential ``otp add`` stores: from --secret and options, or from a URI / QR code
+    with the options given overriding it."""
+    from keybridge.otp import Algorithm, Credential, OtpKind
 
     if len([s for s in (secret, uri, qr) if s is not None]) > 1:
         raise click.UsageError("give one of --secret, --uri and --qr")
     if counter is not None and not hotp and uri is None and qr is None:
         raise click.UsageError("--counter applies to --hotp credentials only")
-    if qr is not None:
-        from keybridge.otp.qr import read_otpauth_qr
-
-        uri = read_otpauth_qr(qr)
-    if uri is not None:
-        p = parse_uri(uri)
-        return _Credential(
-            key=p.key,
-            kind=p.kind.value,
-            algorithm=Algorithm.parse(algorithm) if algorithm else p.algorithm,
-            digits=digits if digits is not None else p.digits,
-            period=period if period is not None else p.period,
-            counter=counter if counter is not None else (p.counter or 0),
-        )
+    if period is not None and hotp:
+        raise click.UsageError("--period applies to TOTP credentials only: drop it for --hotp")
+    if qr is not None or uri is not None:
+        parsed = Credential.from_qr(qr) if qr is not None else Credential.from_uri(str(uri))
+        if counter is not None and parsed.kind is not OtpKind.HOTP:
+            raise click.UsageError("--counter applies to HOTP credentials only")
+        if period is not None and parsed.kind is OtpKind.HOTP:
+            raise click.UsageError("--period applies to TOTP credentials only")
+        overrides: dict[str, Any] = {
+            "digits": digits,
+            "period": period,
+            "counter": counter,
+            "algorithm": None if algorithm is None else Algorithm.parse(algorithm),
+        }
+        return dataclasses.replace(parsed, **{k: v for k, v in overrides.items() if v is not None})
     if secret is None:
         secret = click.prompt("Secret (Base32, as shown by HES)", hide_input=True, err=True)
     assert secret is not None
-    return _Credential(
-        key=decode_secret(secret),
+    return Credential.from_secret(
+        secret,
         kind="hotp" if hotp else "totp",
-        algorithm=Algorithm.parse(algorithm) if algorithm else Algorithm.SHA1,
+        algorithm=algorithm or "SHA1",
         digits=digits if digits is not None else 6,
         period=period if period is not None else 30,
-        counter=counter or 0,
+        counter=counter,
     )
 
 
@@ -129,76 +120,62 @@ def add(
     cred = _credential_from_options(secret, uri, qr, digits, period, algorithm, hotp, counter)
     if issuer and not name.startswith(f"{issuer}:"):
         name = f"{issuer}:{name}"
-    layout = _canonical_layout(layout)
+    _store(cred, name, require_button=touch, layout=_canonical_layout(layout), overwrite=force)
 
-    async def go() -> None:
-        from keybridge.protocol.status import AlreadyExistsError
 
-        async with open_key() as key:
-            try:
-                await key.otp_put(
-                    name,
-                    cred.key,
-                    kind=cred.kind,
-                    algorithm=cred.algorithm,
-                    digits=cred.digits,
-                    period=cred.period,
-                    counter=cred.counter,
-                    require_button=touch,
-                    layout=layout,
-                    overwrite=force,
-                )
-            except AlreadyExistsError as exc:
-                raise AlreadyExistsError(
-                    exc.status,
-                    f"{name!r} is already on the key: pick another name, or replace it with"
-                    " --force",
-                ) from None
+@with_key(pin=PinPolicy.REQUIRED, render=says("Stored {name} on the key."))
+async def _store(
+    key: KeySession,
+    cred: Credential,
+    name: str,
+    *,
+    require_button: bool,
+    layout: str | None,
+    overwrite: bool,
+) -> Fields:
+    from keybridge.protocol.status import AlreadyExistsError
 
-    run(go())
-    report({"name": name, "stored": True}, lambda _: f"Stored {name} on the key.")
+    try:
+        await key.otp_put(
+            cred, name, require_button=require_button, layout=layout, overwrite=overwrite
+        )
+    except AlreadyExistsError as exc:
+        raise AlreadyExistsError(
+            exc.status,
+            f"{name!r} is already on the key: pick another name, or replace it with --force",
+        ) from None
+    return {"name": name, "stored": True}
+
+
+def render_list(items: list[CredentialInfo]) -> str:
+    if not items:
+        return "No credentials on the key."
+    lines = []
+    for e in items:
+        flags = " touch" if e.require_button else ""
+        lines.append(f"{e.name}  ({e.kind.name}, {e.digits} digits{flags})")
+    return "\n".join(lines)
 
 
 @otp.command("list")
-def list_() -> None:
+@with_key(pin=PinPolicy.REQUIRED, render=render_list)
+async def list_(key: KeySession) -> list[CredentialInfo]:
     """List the credentials on the key (never their secrets)."""
+    return await key.otp_list()
 
-    async def go() -> Any:
-        async with open_key() as key:
-            return await key.otp_list()
 
-    entries = run(go())
-
-    def text(items: list[Any]) -> str:
-        if not items:
-            return "No credentials on the key."
-        lines = []
-        for e in items:
-            kind = getattr(e.kind, "name", str(e.kind)).upper()
-            flags = " touch" if e.require_button else ""
-            lines.append(f"{e.name}  ({kind}, {e.digits} digits{flags})")
-        return "\n".join(lines)
-
-    report(entries, text)
+def render_code(r: Code) -> str:
+    if r.valid_for is not None:
+        return f"{r.code}  (valid for {r.valid_for} s)"
+    return r.code
 
 
 @otp.command("code")
 @click.argument("name")
-def code(name: str) -> None:
+@with_key(pin=PinPolicy.REQUIRED, render=render_code)
+async def code(key: KeySession, name: str) -> Code:
     """Have the key compute the current code for NAME."""
-
-    async def go() -> Any:
-        async with open_key() as key:
-            return await key.otp_calculate(name)
-
-    result = run(go())
-
-    def text(r: Any) -> str:
-        if r.valid_for is not None:
-            return f"{r.code}  (valid for {r.valid_for} s)"
-        return str(r.code)
-
-    report(result, text)
+    return await key.otp_calculate(name)
 
 
 @otp.command("type")
@@ -215,38 +192,38 @@ def code(name: str) -> None:
 )
 def type_(name: str, enter: bool, layout: str | None, backend: str) -> None:
     """Have the key type the current code for NAME."""
-    from keybridge.keyboard import SinkBackend, get_backend, get_layout
+    from keybridge.keyboard import SinkBackend, get_backend
 
     layout = _canonical_layout(layout)
     # With --json, what stdout would show goes into the JSON result instead.
     to_json = backend == "stdout" and settings().as_json
     sink = SinkBackend() if to_json else get_backend(backend)
+    # --to stdout: the keystrokes are the output, nothing else is printed (but with --json).
+    say = "" if backend == "stdout" else f"Typed the code for {name}."
+    deliver = with_key(pin=PinPolicy.REQUIRED, render=lambda _: say)(_deliver)
+    deliver(name, enter, layout, sink)
 
-    async def go() -> Any:
-        async with open_key() as key:
-            typed = await key.otp_type(name, enter=enter, layout=layout)
-        await sink.deliver(typed.reports, get_layout(typed.layout))
-        return typed
 
-    typed = run(go())
+async def _deliver(
+    key: KeySession, name: str, enter: bool, layout: str | None, sink: KeyboardBackend
+) -> Fields:
+    from keybridge.keyboard import SinkBackend, get_layout
+
+    typed = await key.otp_type(name, enter=enter, layout=layout)
+    await sink.deliver(typed.reports, get_layout(typed.layout))
     result = {"name": name, "typed": True, "layout": typed.layout, "keystrokes": len(typed.reports)}
     if isinstance(sink, SinkBackend):
-        report({**result, "text": sink.text})
-    elif backend != "stdout":
-        report(result, lambda _: f"Typed the code for {name}.")
+        result["text"] = sink.text
+    return result
 
 
 @otp.command("delete")
 @click.argument("name")
-def delete(name: str) -> None:
+@with_key(pin=PinPolicy.REQUIRED, render=says("Deleted {name}."))
+async def delete(key: KeySession, name: str) -> Fields:
     """Delete NAME from the key."""
-
-    async def go() -> None:
-        async with open_key() as key:
-            await key.otp_delete(name)
-
-    run(go())
-    report({"name": name, "deleted": True}, lambda _: f"Deleted {name}.")
+    await key.otp_delete(name)
+    return {"name": name, "deleted": True}
 
 
 @otp.command("rename")
@@ -256,10 +233,10 @@ def rename(old: str, new: str) -> None:
     """Rename a credential."""
     if not new.strip():
         raise InvalidInputError("the new name is empty: give 1-64 characters")
+    _rename(old, new)
 
-    async def go() -> None:
-        async with open_key() as key:
-            await key.otp_rename(old, new)
 
-    run(go())
-    report({"name": new, "renamed_from": old}, lambda _: f"Renamed {old} to {new}.")
+@with_key(pin=PinPolicy.REQUIRED, render=says("Renamed {renamed_from} to {name}."))
+async def _rename(key: KeySession, old: str, new: str) -> Fields:
+    await key.otp_rename(old, new)
+    return {"name": new, "renamed_from": old}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from keybridge.cli.common import open_key, report, run
+from keybridge.cli.common import Fields, PinPolicy, says, with_key
 from keybridge.cli.output import table
+
+if TYPE_CHECKING:
+    from keybridge.session import KeySession
 
 
 def _ask_pin(prompt: str, *, twice: bool = False) -> str:
@@ -24,42 +27,46 @@ def _ask_pin(prompt: str, *, twice: bool = False) -> str:
 )
 def pair(yes: bool) -> None:
     """Pair this host with the key: compare the 6-digit codes, then press the key's button."""
+    _pair(yes)
 
-    async def go() -> dict[str, Any]:
-        # No session first: a pairing the key has lost must not stand in the way of a new one.
-        async with open_key(set_time=False, pin=False, secure=False) as key:
-            answered = asyncio.Event()
-            countdown = key.on_keepalive
 
-            def on_keepalive(reason: int, ms_left: int) -> None:
-                if answered.is_set() and countdown is not None:  # not while the user reads
-                    countdown(reason, ms_left)
+# No session first: a pairing the key has lost must not stand in the way of a new one.
+@with_key(
+    pin=PinPolicy.NEVER,
+    set_time=False,
+    secure=False,
+    render=says("\nPaired with key {serial} (this host: {host_id})."),
+)
+async def _pair(key: KeySession, yes: bool) -> Fields:
+    answered = asyncio.Event()
+    countdown = key.on_keepalive
 
-            key.on_keepalive = on_keepalive
+    def on_keepalive(reason: int, ms_left: int) -> None:
+        if answered.is_set() and countdown is not None:  # not while the user reads
+            countdown(reason, ms_left)
 
-            async def confirm(code: str) -> bool:
-                click.echo(f"Pairing code: {code[:3]} {code[3:]}", err=True)
-                if yes:
-                    matched = True
-                else:
-                    matched = await asyncio.to_thread(
-                        click.confirm, "Does the key show the same code?", err=True
-                    )
-                if matched:
-                    click.echo("Press the button on your key to accept.", err=True)
-                answered.set()
-                return matched
+    key.on_keepalive = on_keepalive
 
-            pairing = await key.pair(confirm)
-            assert key.key_info is not None
-            return {
-                "serial": key.key_info.serial,
-                "host_id": pairing.host_id.hex(),
-                "key_id": pairing.key_id.hex(),
-            }
+    async def confirm(code: str) -> bool:
+        click.echo(f"Pairing code: {code[:3]} {code[3:]}", err=True)
+        if yes:
+            matched = True
+        else:
+            matched = await asyncio.to_thread(
+                click.confirm, "Does the key show the same code?", err=True
+            )
+        if matched:
+            click.echo("Press the button on your key to accept.", err=True)
+        answered.set()
+        return matched
 
-    result = run(go())
-    report(result, lambda r: f"\nPaired with key {r['serial']} (this host: {r['host_id']}).")
+    pairing = await key.pairing.pair(confirm)
+    assert key.key_info is not None
+    return {
+        "serial": key.key_info.serial,
+        "host_id": pairing.host_id.hex(),
+        "key_id": pairing.key_id.hex(),
+    }
 
 
 @click.command()
@@ -73,27 +80,29 @@ def unpair(host_id: str | None, list_hosts: bool) -> None:
             target = bytes.fromhex(host_id)
         except ValueError:
             raise click.BadParameter("HOST_ID is 32 hex digits (see --list)") from None
-
-    async def go() -> Any:
-        async with open_key(set_time=False, pin=False) as key:
-            if list_hosts:
-                return [
-                    {"host_id": h.hex(), "this_host": current}
-                    for h, current in await key.list_hosts()
-                ]
-            await key.unpair(target)
-            return {"unpaired": (target or key.config.host_id).hex()}
-
-    result = run(go())
     if list_hosts:
-        report(
-            result,
-            lambda r: "\n".join(
-                f"{h['host_id']}{'  (this host)' if h['this_host'] else ''}" for h in r
-            ),
-        )
+        _list_hosts()
     else:
-        report(result, lambda r: f"Host {r['unpaired']} is no longer paired with the key.")
+        _unpair(target)
+
+
+def render_hosts(hosts: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{h['host_id']}{'  (this host)' if h['this_host'] else ''}" for h in hosts)
+
+
+@with_key(pin=PinPolicy.NEVER, set_time=False, render=render_hosts)
+async def _list_hosts(key: KeySession) -> list[dict[str, Any]]:
+    return [{"host_id": h.hex(), "this_host": current} for h, current in await key.pairing.hosts()]
+
+
+@with_key(
+    pin=PinPolicy.NEVER,
+    set_time=False,
+    render=says("Host {unpaired} is no longer paired with the key."),
+)
+async def _unpair(key: KeySession, target: bytes | None) -> dict[str, str]:
+    await key.pairing.unpair(target)
+    return {"unpaired": (target or key.config.host_id).hex()}
 
 
 @click.group()
@@ -112,41 +121,40 @@ def pin() -> None:
 def pin_set(max_retries: int) -> None:
     """Protect the key with a PIN; OTP commands then ask for it."""
     new = _ask_pin("New PIN", twice=True)
+    said = f"PIN set ({max_retries} wrong PINs erase the key)."
+    with_key(pin=PinPolicy.NEVER, render=lambda _: said)(_pin_set)(new, max_retries)
 
-    async def go() -> None:
-        async with open_key(pin=False) as key:
-            await key.pin_set(new, max_retries=max_retries)
 
-    run(go())
-    report({"pin_set": True}, lambda _: f"PIN set ({max_retries} wrong PINs erase the key).")
+async def _pin_set(key: KeySession, new: str, max_retries: int) -> dict[str, bool]:
+    await key.pin.set(new, max_retries=max_retries)
+    return {"pin_set": True}
 
 
 @pin.command("change")
 def pin_change() -> None:
     """Change the PIN (the old PIN counts as an attempt if wrong)."""
     old = _ask_pin("Current PIN")
-    new = _ask_pin("New PIN", twice=True)
+    _pin_change(old, _ask_pin("New PIN", twice=True))
 
-    async def go() -> None:
-        async with open_key(pin=False) as key:
-            await key.pin_change(old, new)
 
-    run(go())
-    report({"pin_changed": True}, lambda _: "PIN changed.")
+@with_key(pin=PinPolicy.NEVER, render=lambda _: "PIN changed.")
+async def _pin_change(key: KeySession, old: str, new: str) -> dict[str, bool]:
+    await key.pin.change(old, new)
+    return {"pin_changed": True}
 
 
 @pin.command("verify")
 def pin_verify() -> None:
     """Check a PIN (and see how many attempts are left)."""
-    entered = _ask_pin("PIN")
+    _pin_verify(_ask_pin("PIN"))
 
-    async def go() -> Any:
-        async with open_key(pin=False) as key:
-            await key.pin_verify(entered)
-            return await key.info()
 
-    info = run(go())
-    report(
-        {"pin_ok": True, "pin_retries": info.pin_retries},
-        lambda r: table([("PIN", "correct"), ("attempts left", r["pin_retries"])]),
-    )
+def render_pin_check(r: Fields) -> str:
+    return table([("PIN", "correct"), ("attempts left", r["pin_retries"])])
+
+
+@with_key(pin=PinPolicy.NEVER, render=render_pin_check)
+async def _pin_verify(key: KeySession, entered: str) -> Fields:
+    await key.pin.verify(entered)
+    info = await key.info()
+    return {"pin_ok": True, "pin_retries": info.pin_retries}

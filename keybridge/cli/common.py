@@ -1,11 +1,13 @@
-"""Helpers every command module shares: settings access, async running, key connection."""
+"""Helpers every command module shares: settings access, async running, the key decorator."""
 
 from __future__ import annotations
 
+import enum
+import functools
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import click
 
@@ -16,6 +18,26 @@ if TYPE_CHECKING:
     from keybridge.session import KeySession
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+class PinPolicy(enum.Enum):
+    """Whether a command needs the key's PIN verified before it runs."""
+
+    NEVER = "never"
+    """Not asked: pairing, the PIN commands themselves, key-wide commands."""
+    REQUIRED = "required"
+    """Asked (without echo) and verified for the session when the key has a PIN set."""
+
+
+Fields = dict[str, Any]
+"""A command's own result, for results that are no session type: JSON as it is."""
+
+
+def says(template: str) -> Callable[[Fields], str]:
+    """A renderer filling ``template`` with a result's fields: ``says("Deleted {name}.")``."""
+    return lambda fields: template.format(**fields)
 
 
 def settings() -> Settings:
@@ -48,28 +70,63 @@ def _countdown(reason: int, ms_left: int) -> None:
 
 @asynccontextmanager
 async def open_key(
-    *, set_time: bool = True, pin: bool | None = None, secure: bool = True
+    *, pin: PinPolicy, set_time: bool = True, secure: bool = True
 ) -> AsyncIterator[KeySession]:
     """Connect to the key named by ``--device`` (or the only one attached).
 
-    The connection opens an encrypted session when this host is paired with the key. With a
-    PIN set on the key, the PIN is asked for (without echo) and verified for this session when
-    ``pin`` is true; by default, for the ``otp`` commands.
+    The connection opens an encrypted session when this host is paired with the key. With
+    ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is asked for (without echo) and
+    verified for this session.
     """
     from keybridge.discovery import resolve_device
-    from keybridge.session import KeySession
+    from keybridge.session import ConnectOptions, KeySession
 
     url = resolve_device(settings().device)
-    async with KeySession.connect(
-        url, set_time=set_time, on_keepalive=_countdown, secure=secure
-    ) as key:
-        if pin is None:
-            pin = " otp " in f" {click.get_current_context().command_path} "
-        if pin and key.encrypted and key.key_info is not None and key.key_info.pin_set:
+    options = ConnectOptions(set_time=set_time, on_keepalive=_countdown, secure=secure)
+    async with KeySession.connect(url, options) as key:
+        info = key.key_info
+        if pin is PinPolicy.REQUIRED and key.encrypted and info is not None and info.pin_set:
             import asyncio
 
             entered = await asyncio.to_thread(
                 click.prompt, "PIN", hide_input=True, err=True, type=str
             )
-            await key.pin_verify(entered)
+            await key.pin.verify(entered)
         yield key
+
+
+def with_key(
+    *,
+    pin: PinPolicy,
+    render: Callable[[R], str] | None = None,
+    set_time: bool = True,
+    secure: bool = True,
+) -> Callable[[Callable[Concatenate[KeySession, P], Awaitable[R]]], Callable[P, None]]:
+    """Run an async command body on the key (as trezorlib's ``with_session``) and print what
+    it returns: as JSON with ``--json``, else through ``render`` (``str`` by default).
+
+    ::
+
+        @otp.command("code")
+        @click.argument("name")
+        @with_key(pin=PinPolicy.REQUIRED, render=render_code)
+        async def code(key: KeySession, name: str) -> Code:
+            return await key.otp_calculate(name)
+
+    The key is opened (and the PIN verified, per ``pin``) before the body runs and closed after.
+    """
+
+    def decorator(
+        body: Callable[Concatenate[KeySession, P], Awaitable[R]],
+    ) -> Callable[P, None]:
+        @functools.wraps(body)
+        def command(*args: P.args, **kwargs: P.kwargs) -> None:
+            async def go() -> R:
+                async with open_key(pin=pin, set_time=set_time, secure=secure) as key:
+                    return await body(key, *args, **kwargs)
+
+            report(run(go()), render)
+
+        return command
+
+    return decorator

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from keybridge.otp.credential import Credential
 
 __all__ = [
     "ISSUER",
@@ -61,6 +65,13 @@ class OtpSetup:
     key: str
     display_key: str
     uri: str
+
+    @property
+    def credential(self) -> Credential:
+        """The credential an authenticator (or the key) enrols: what the QR code holds."""
+        from keybridge.otp.credential import Credential  # the URI parser: only when asked
+
+        return Credential.from_uri(self.uri)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,24 @@
-"""OTP secrets, ``otpauth://`` URIs and the HOTP/TOTP maths.
+"""OTP secrets, the one credential model (with ``otpauth://`` URIs) and the HOTP/TOTP maths.
 
-The maths (:mod:`.codes`) loads with the package; the secret and URI parsers load on first use
-of one of their names, so the simulated key, which needs only the maths, starts faster.
+The maths and the enums (:mod:`.codes`) load with the package; the secret parser and the
+credential model load on first use of one of their names, so the simulated key, which needs
+only the maths, starts faster.
 """
 
 from keybridge._lazy import lazy_exports
-from keybridge.otp.codes import DIGITS_RANGE, Algorithm, hotp, hotp_int, time_step, totp
+from keybridge.otp.codes import (
+    DIGITS_RANGE,
+    Algorithm,
+    OtpKind,
+    hotp,
+    hotp_int,
+    time_step,
+    totp,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from keybridge.otp.credential import DEFAULT_PERIOD, Credential, build_uri, parse_uri
     from keybridge.otp.secret import (
         HES_KEY_LENGTH,
         KEY_BYTES_RANGE,
@@ -19,7 +29,6 @@ if TYPE_CHECKING:
         encode_secret,
         normalize_secret,
     )
-    from keybridge.otp.uri import DEFAULT_PERIOD, OtpKind, OtpParams, build_uri, parse_uri
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -37,9 +46,7 @@ __getattr__, __dir__ = lazy_exports(
             ),
             "secret",
         ),
-        **dict.fromkeys(
-            ("DEFAULT_PERIOD", "OtpKind", "OtpParams", "build_uri", "parse_uri"), "uri"
-        ),
+        **dict.fromkeys(("DEFAULT_PERIOD", "Credential", "build_uri", "parse_uri"), "credential"),
     },
 )
 
@@ -51,8 +58,8 @@ __all__ = [
     "KEY_BYTES_RANGE",
     "SECRET_LENGTH_RANGE",
     "Algorithm",
+    "Credential",
     "OtpKind",
-    "OtpParams",
     "WeakSecretWarning",
     "build_uri",
     "decode_secret",

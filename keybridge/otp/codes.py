@@ -13,13 +13,14 @@ import hmac
 import math
 import struct
 from collections.abc import Iterable, Iterator
-from enum import StrEnum
+from enum import IntEnum
 
 from keybridge.errors import InvalidInputError
 
 __all__ = [
     "DIGITS_RANGE",
     "Algorithm",
+    "OtpKind",
     "hotp",
     "hotp_int",
     "hotp_ints",
@@ -35,27 +36,50 @@ _IPAD = bytes(b ^ 0x36 for b in range(256))
 _OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
-class Algorithm(StrEnum):
-    """HMAC hash of an OTP credential."""
+class OtpKind(IntEnum):
+    """Counter-based (HOTP, RFC 4226) or time-based (TOTP, RFC 6238); the values are the codes
+    the protocol sends (``docs/protocol.md``)."""
 
-    SHA1 = "SHA1"
-    SHA256 = "SHA256"
-    SHA512 = "SHA512"
+    TOTP = 0x01
+    HOTP = 0x02
 
     @classmethod
-    def parse(cls, text: str) -> Algorithm:
-        """Accept any casing and an optional dash (``sha-256``)."""
-        name = text.strip().upper().replace("-", "")
+    def parse(cls, text: str | OtpKind) -> OtpKind:
+        """Accept a member or its name in any casing (``"totp"``)."""
+        if isinstance(text, cls):
+            return text
         try:
-            return cls(name)
-        except ValueError:
+            return cls[str(text).strip().upper()]
+        except KeyError:
+            raise InvalidInputError(
+                f"OTP kind {text!r} is not supported: use totp or hotp"
+            ) from None
+
+
+class Algorithm(IntEnum):
+    """HMAC hash of an OTP credential; the values are the codes the protocol sends."""
+
+    SHA1 = 0x01
+    SHA256 = 0x02
+    SHA512 = 0x03
+
+    @classmethod
+    def parse(cls, text: str | Algorithm) -> Algorithm:
+        """Accept a member, or its name in any casing with an optional dash (``sha-256``)."""
+        if isinstance(text, cls):
+            return text
+        name = str(text).strip().upper().replace("-", "")
+        try:
+            return cls[name]
+        except KeyError:
             raise InvalidInputError(
                 f"algorithm {text!r} is not supported: use SHA1, SHA256 or SHA512"
             ) from None
 
     @property
     def digest_name(self) -> str:
-        return self.value.lower()
+        """The :mod:`hashlib` name (``"sha256"``)."""
+        return self.name.lower()
 
 
 def _check_digits(digits: int) -> None:

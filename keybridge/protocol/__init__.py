@@ -7,10 +7,8 @@ key (:mod:`firmware_sim`). ``docs/protocol.md`` documents every byte.
 from keybridge.protocol.constants import (
     PROTOCOL_VERSION,
     Command,
-    HashAlgorithm,
     KeepaliveReason,
     MessageType,
-    OtpKind,
     Status,
     Tag,
 )
@@ -29,12 +27,10 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Command",
     "Fields",
-    "HashAlgorithm",
     "Keepalive",
     "KeepaliveReason",
     "Message",
     "MessageType",
-    "OtpKind",
     "Request",
     "Response",
     "Sealed",

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any, Self, TypeVar
 
 from keybridge.errors import MessageError
-from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind, Tag
+from keybridge.otp.codes import Algorithm, OtpKind
+from keybridge.protocol.constants import Command, Tag
 from keybridge.protocol.messages import (
     _FIELD_HEADER,
     MAX_FIELD,
@@ -87,26 +88,28 @@ def _decode_str(raw: bytes) -> str:
         raise MessageError(f"text field is not valid UTF-8 ({exc.reason})") from None
 
 
-E = TypeVar("E", OtpKind, HashAlgorithm)
+E = TypeVar("E", OtpKind, Algorithm)
 
 
-def _enum(cls: type[E]) -> Codec:
+def _enum(cls: type[E], name: str) -> Codec:
     def decode(raw: bytes) -> E:
         value = U8.decode(raw)
         try:
             return cls(value)
         except ValueError:
-            raise MessageError(f"{value} is not a known {cls.__name__}") from None
+            raise MessageError(f"{value} is not a known {name}") from None
 
-    return Codec(cls.__name__, lambda v: U8.encode(v), decode)
+    return Codec(name, lambda v: U8.encode(v), decode)
 
 
 U8, U16, U32, U64 = _uint(1), _uint(2), _uint(4), _uint(8)
 BOOL = Codec("bool", lambda v: b"\x01" if v else b"\x00", _decode_bool)
 STR = Codec("utf8", lambda v: str(v).encode("utf-8"), _decode_str)
 BYTES = Codec("bytes", bytes, bytes)
-KIND = _enum(OtpKind)
-ALGORITHM = _enum(HashAlgorithm)
+# The enums are keybridge.otp's (their values are the wire codes); the names are the protocol's,
+# as DETAIL texts and docs/protocol.md give them.
+KIND = _enum(OtpKind, "OtpKind")
+ALGORITHM = _enum(Algorithm, "HashAlgorithm")
 
 
 def tlv(tag: Tag, codec: Codec, default: Any = dataclasses.MISSING) -> Any:
@@ -265,7 +268,7 @@ class OtpPutRequest(Body):
     name: str = tlv(Tag.NAME, STR)
     secret: bytes = tlv(Tag.SECRET, BYTES)
     kind: OtpKind = tlv(Tag.KIND, KIND, OtpKind.TOTP)
-    algorithm: HashAlgorithm = tlv(Tag.ALGORITHM, ALGORITHM, HashAlgorithm.SHA1)
+    algorithm: Algorithm = tlv(Tag.ALGORITHM, ALGORITHM, Algorithm.SHA1)
     digits: int = tlv(Tag.DIGITS, U8, 6)
     period: int = tlv(Tag.PERIOD, U16, 30)
     counter: int = tlv(Tag.COUNTER, U64, 0)
@@ -288,7 +291,7 @@ class ListEntry(Body):
 
     name: str = tlv(Tag.NAME, STR)
     kind: OtpKind = tlv(Tag.KIND, KIND)
-    algorithm: HashAlgorithm = tlv(Tag.ALGORITHM, ALGORITHM)
+    algorithm: Algorithm = tlv(Tag.ALGORITHM, ALGORITHM)
     digits: int = tlv(Tag.DIGITS, U8)
     period: int = tlv(Tag.PERIOD, U16)
     require_button: bool = tlv(Tag.REQUIRE_BUTTON, BOOL)

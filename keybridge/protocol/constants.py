@@ -128,19 +128,6 @@ class Tag(IntEnum):
     CURRENT = 0x46
 
 
-class OtpKind(IntEnum):
-    TOTP = 0x01
-    HOTP = 0x02
-
-
-class HashAlgorithm(IntEnum):
-    """Wire values of :class:`keybridge.otp.Algorithm`."""
-
-    SHA1 = 0x01
-    SHA256 = 0x02
-    SHA512 = 0x03
-
-
 # Limits the key enforces (DESIGN section 4); hosts check them early for better messages.
 CAPACITY = 128
 NAME_MAX_BYTES = 64

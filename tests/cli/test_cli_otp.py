@@ -225,6 +225,8 @@ BAD_ADD = [
     pytest.param(["--secret", OTHER, "--layout", " "], "layout", id="layout-blank"),
     pytest.param(["--secret", OTHER, "--counter", "3"], "--hotp", id="counter-without-hotp"),
     pytest.param(["--secret", OTHER, "--hotp", "--counter", "-1"], "--counter", id="counter-neg"),
+    pytest.param(["--uri", HES_URI, "--counter", "3"], "--counter", id="counter-totp-uri"),
+    pytest.param(["--secret", OTHER, "--hotp", "--period", "60"], "--period", id="period-hotp"),
     pytest.param(["--secret", OTHER, "--uri", HES_URI], "one of", id="two-sources"),
     pytest.param(["--qr", "missing.png"], "missing.png", id="qr-missing"),
 ]

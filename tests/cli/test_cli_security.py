@@ -78,3 +78,31 @@ def test_pin_set_verify_change_and_otp_asks_for_it(make_simulator: MakeSimulator
     checked = invoke(url, "--json", "pin", "verify", input="1357\n")
     assert checked.exit_code == 0 and json.loads(checked.stdout)["pin_retries"] == 5
     assert invoke(url, "pin", "verify", input="12\n").exit_code == 2  # not a PIN: bad input
+
+
+OTP_COMMANDS = [
+    ["otp", "list"],
+    ["otp", "code", "site"],
+    ["otp", "type", "site", "--to", "stdout"],
+    ["otp", "rename", "site", "site2"],
+    ["otp", "add", "other", "--secret", SECRET],
+    ["otp", "delete", "site"],
+]
+
+
+def test_each_command_asks_for_the_pin_by_its_policy(make_simulator: MakeSimulator) -> None:
+    url = make_simulator(clock="fixed:59").url
+    assert invoke(url, "otp", "add", "site", "--secret", SECRET).exit_code == 0
+    assert invoke(url, "pin", "set", input="2468\n2468\n").exit_code == 0
+    # Key-wide commands never ask (no input: a prompt would abort).
+    for args in (["info"], ["unpair", "--list"]):
+        result = invoke(url, *args)
+        assert result.exit_code == 0 and "PIN" not in result.stderr, (args, result.output)
+    # Every OTP command asks, and verifies what was typed before it runs.
+    for args in OTP_COMMANDS:
+        wrong = invoke(url, *args, input="1111\n")
+        assert wrong.exit_code == 1 and "attempts left" in wrong.output, (args, wrong.output)
+        assert invoke(url, "pin", "verify", input="2468\n").exit_code == 0  # retries back
+    assert [
+        e["name"] for e in json.loads(invoke(url, "--json", "otp", "list", input="2468\n").stdout)
+    ] == ["site"]

@@ -15,7 +15,7 @@ from keybridge.cli.main import cli
 from keybridge.hes import Hes, LoginStatus
 from keybridge.hes.types import LoginStep
 from keybridge.protocol.secure.errors import PairingRejectedError
-from keybridge.session import KeySession
+from keybridge.session import Pairings
 
 # The story's steps, as the issue tells them; each must appear as a heading.
 STEPS = [
@@ -74,10 +74,10 @@ def test_demo_fails_when_hes_accepts_a_used_recovery_code(
 def test_demo_reports_an_error_mid_story_without_a_traceback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def refuse(self: KeySession, confirm: object) -> None:
+    async def refuse(self: Pairings, confirm: object) -> None:
         raise PairingRejectedError("the key declined the pairing")
 
-    monkeypatch.setattr(KeySession, "pair", refuse)
+    monkeypatch.setattr(Pairings, "pair", refuse)
     result = CliRunner().invoke(cli, ["--json", "demo"])
     assert result.exit_code == 1
     data = json.loads(result.output)

@@ -15,6 +15,7 @@ import serial
 from firmware_sim.simulator import Simulator
 from keybridge.hes import Hes, LoginStatus
 from keybridge.keyboard import decode_reports
+from keybridge.otp.credential import Credential
 from keybridge.protocol.channel import Channel
 from keybridge.protocol.framing import encode_frame
 from keybridge.session import KeySession
@@ -38,7 +39,7 @@ async def test_enrol_on_hes_and_log_in_with_the_key(
     name = f"HES:{EMAIL}"
 
     async with KeySession.connect(sim.url) as key:
-        await key.otp_put(name, setup.key)
+        await key.otp_put(Credential.from_secret(setup.key), name)
         before = time.time()
         code = await key.otp_calculate(name)
         after = time.time()
@@ -78,7 +79,9 @@ async def test_rfc6238_vectors_through_the_key(
     sim = make_simulator(clock=f"fixed:{unix_time}")
     async with KeySession.connect(sim.url) as key:
         for algorithm, secret in RFC6238_SECRETS.items():
-            await key.otp_put(algorithm, secret, algorithm=algorithm, digits=8)
+            await key.otp_put(
+                Credential.from_secret(secret, algorithm=algorithm, digits=8), algorithm
+            )
         codes = [(await key.otp_calculate(a)).code for a in RFC6238_SECRETS]
         typed = await key.otp_type("sha1", enter=False)
     assert codes == [sha1, sha256, sha512]
@@ -97,7 +100,7 @@ async def test_hotp_counter_survives_restart_and_power_cut(make_simulator: MakeS
             return code.code, code.counter
 
     async with KeySession.connect(sim.url) as key:
-        await key.otp_put("hotp", b"12345678901234567890", kind="hotp")
+        await key.otp_put(Credential.from_secret(b"12345678901234567890", kind="hotp"), "hotp")
     assert await next_code() == (RFC4226[0], 0)
     assert await next_code() == (RFC4226[1], 1)
     sim.restart()  # SIGTERM, then the same --state file
@@ -140,7 +143,7 @@ async def test_corrupt_frame_is_dropped_and_the_retry_succeeds(
 ) -> None:
     sim = make_simulator()
     async with KeySession.connect(sim.url) as key:
-        await key.otp_put("hotp", b"12345678901234567890", kind="hotp")
+        await key.otp_put(Credential.from_secret(b"12345678901234567890", kind="hotp"), "hotp")
     transport = CorruptFirstSend(sim.url)
     async with transport:
         key = KeySession(Channel(transport, timeout=0.3, retries=3))

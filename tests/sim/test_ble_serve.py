@@ -22,7 +22,8 @@ from keybridge.hes.model import Hes
 from keybridge.hostconfig import HostConfig
 from keybridge.keyboard.reports import decode_reports
 from keybridge.otp.codes import totp
-from keybridge.session import KeySession
+from keybridge.otp.credential import Credential
+from keybridge.session import ConnectOptions, KeySession
 from keybridge.transport.ble import parse_ble_url
 
 T = 1111111109
@@ -49,10 +50,10 @@ async def test_second_process_pairs_stores_calculates_types(simulator: Simulator
     hes.create_user(EMAIL, "pw")
     setup = hes.begin_otp_setup(EMAIL)
     config = HostConfig(None)
-    async with KeySession.connect(url, config=config, timeout=3) as session:
-        await session.pair(lambda code: True)  # --button auto presses for us
+    async with KeySession.connect(url, ConnectOptions(config=config, timeout=3)) as session:
+        await session.pairing.pair(lambda code: True)  # --button auto presses for us
         assert session.encrypted
-        await session.otp_put(NAME, setup.display_key)
+        await session.otp_put(Credential.from_secret(setup.display_key), NAME)
         code = await session.otp_calculate(NAME)
         assert code.code == totp(base64.b32decode(setup.key), T)
         assert len(hes.confirm_otp_setup(EMAIL, code.code)) == 10
@@ -62,7 +63,7 @@ async def test_second_process_pairs_stores_calculates_types(simulator: Simulator
     # credential (state file and device key, as on the other links) and its address.
     urls = simulator.restart()
     assert [parse_ble_url(u).identifier for u in urls] == [t.identifier for t in targets]
-    async with KeySession.connect(urls[1], config=config, timeout=3) as session:
+    async with KeySession.connect(urls[1], ConnectOptions(config=config, timeout=3)) as session:
         assert session.encrypted
         assert (await session.otp_calculate(NAME)).code == code.code
 

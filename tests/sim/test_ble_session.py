@@ -14,8 +14,9 @@ from firmware_sim.links.virtual_radio import VirtualRadio
 from keybridge.hes.model import Hes
 from keybridge.hostconfig import HostConfig
 from keybridge.keyboard.reports import decode_reports
+from keybridge.otp.credential import Credential
 from keybridge.protocol.fragments import fragment_count
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 from keybridge.transport.ble import BleBackend, BleTransport
 
 EMAIL = "qa-ble@corp.com"
@@ -35,10 +36,10 @@ async def test_hes_secret_calculate_and_type(
     link = BleTransport("ble:kb-hes", backend=backend, timeout=3, scan_timeout=2)
     sizes: list[int] = []
     async with link:
-        session = await KeySession.attach(link, config=config)
-        await session.pair(lambda code: True)
+        session = await KeySession.attach(link, ConnectOptions(config=config))
+        await session.pairing.pair(lambda code: True)
         assert session.encrypted
-        await session.otp_put(NAME, setup.display_key)
+        await session.otp_put(Credential.from_secret(setup.display_key), NAME)
 
         send = link.send
 
@@ -65,7 +66,7 @@ async def test_hes_secret_calculate_and_type(
 
     # A new connection: the stored pairing opens a new encrypted session by itself.
     async with BleTransport("ble:kb-hes", backend=backend, timeout=3, scan_timeout=2) as again:
-        session = await KeySession.attach(again, config=config)
+        session = await KeySession.attach(again, ConnectOptions(config=config))
         assert session.encrypted
         assert [c.name for c in await session.otp_list()] == [NAME]
     assert key.stats.connections == 2

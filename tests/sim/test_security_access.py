@@ -15,12 +15,13 @@ from firmware_sim.links.memory import MemoryTransport
 from firmware_sim.simulator import Simulator
 from firmware_sim.testing.paired import SecureLink, pair_firmware
 from keybridge.hostconfig import HostConfig
+from keybridge.otp.credential import Credential
 from keybridge.protocol.commands import BODIES, HandshakeBody, OtpPutRequest
 from keybridge.protocol.constants import UNAUTHENTICATED_COMMANDS, Command, Status, Tag
 from keybridge.protocol.messages import Fields, Request, Response, decode_message, encode_message
 from keybridge.protocol.secure import Pairing, SessionHost
 from keybridge.protocol.status import AccessDeniedError
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 
 MakeSimulator = Callable[..., Simulator]
 SECRET = b"12345678901234567890"
@@ -102,9 +103,14 @@ def test_an_impostor_with_a_known_host_id_gets_nothing_executed() -> None:
 async def test_the_host_says_to_pair_first() -> None:
     firmware = Firmware(Flash.memory(), KeyClock(), Button("auto"))
     async with MemoryTransport(firmware) as transport:
-        key = await KeySession.attach(transport, config=HostConfig.memory())
+        key = await KeySession.attach(transport, ConnectOptions(config=HostConfig.memory()))
         assert not key.encrypted
-        for call in (key.otp_list(), key.ping(), key.otp_put("a", SECRET), key.reset()):
+        for call in (
+            key.otp_list(),
+            key.ping(),
+            key.otp_put(Credential.from_secret(SECRET), "a"),
+            key.reset(),
+        ):
             with pytest.raises(AccessDeniedError, match="pair this host with `keybridge pair`"):
                 await call
         assert (await key.info()).serial == firmware.serial  # info works unpaired

@@ -21,7 +21,7 @@ from keybridge.protocol.constants import Command, Status, Tag
 from keybridge.protocol.messages import Request, Response, decode_message, encode_message
 from keybridge.protocol.secure import PairingRejectedError
 from keybridge.protocol.status import AccessDeniedError, ButtonError
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 
 
 @dataclass
@@ -46,7 +46,7 @@ async def rig() -> AsyncIterator[Rig]:
     SecureLink(firmware, other).handle(encode_message(Request(1, Command.OTP_PUT, put)))
     config = HostConfig.memory()
     async with MemoryTransport(firmware, poll_interval=0.01) as transport:
-        session = await KeySession.attach(transport, config=config, timeout=0.5)
+        session = await KeySession.attach(transport, ConnectOptions(config=config, timeout=0.5))
         yield Rig(firmware, transport, session, config, now)
 
 
@@ -67,7 +67,7 @@ async def test_codes_that_do_not_match_cancel_the_pairing(rig: Rig) -> None:
         return False
 
     with pytest.raises(PairingRejectedError, match=r"did not match.*do not press"):
-        await rig.session.pair(user_says_no)
+        await rig.session.pairing.pair(user_says_no)
     assert shown and rig.firmware.waiting  # the key still waits; pressing now would be wrong
     rig.time[0] += 16  # the user does not press: the key gives up
     rig.transport.poke()
@@ -82,7 +82,7 @@ async def test_an_async_confirmation_works_and_shows_the_same_code(rig: Rig) -> 
         rig.firmware.button.press()  # the user presses the button on the key
         return True
 
-    pairing = await rig.session.pair(compare)
+    pairing = await rig.session.pairing.pair(compare)
     assert rig.session.encrypted
     assert rig.config.pairing_for(rig.firmware.serial) == pairing
     assert len(rig.firmware.state.hosts) == 2
@@ -110,7 +110,7 @@ async def test_pairing_without_a_press_stores_nothing(
 
     rig.session.on_keepalive = on_keepalive
     with pytest.raises(ButtonError, match=message) as error:
-        await rig.session.pair(lambda code: True)
+        await rig.session.pairing.pair(lambda code: True)
     assert error.value.status == status
     assert countdown and countdown[0] == 15000  # the prompt can show a 15 s countdown
     unchanged(rig, before)

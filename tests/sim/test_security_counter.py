@@ -15,9 +15,10 @@ from firmware_sim.firmware.flash import Flash
 from firmware_sim.links.memory import MemoryTransport
 from firmware_sim.testing.paired import pair_firmware
 from keybridge.hostconfig import HostConfig
+from keybridge.otp.credential import Credential
 from keybridge.protocol.secure import ChannelClosedError, Pairing, SessionHost, SessionKey
 from keybridge.protocol.status import AccessDeniedError
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 
 LAST = 2**32 - 1
 SECRET = b"12345678901234567890"
@@ -49,8 +50,8 @@ def _firmware() -> tuple[Firmware, HostConfig]:
 async def test_a_key_out_of_counters_runs_nothing_and_closes_the_session() -> None:
     firmware, config = _firmware()
     async with MemoryTransport(firmware) as transport:
-        key = await KeySession.attach(transport, config=config)
-        await key.otp_put("bank", SECRET)
+        key = await KeySession.attach(transport, ConnectOptions(config=config))
+        await key.otp_put(Credential.from_secret(SECRET), "bank")
         channel = firmware.security.channel
         assert channel is not None
         channel._next_send = LAST  # one answer left
@@ -78,7 +79,7 @@ class CountingTransport(MemoryTransport):
 async def test_a_host_out_of_counters_sends_nothing_and_says_to_open_a_new_session() -> None:
     firmware, config = _firmware()
     async with CountingTransport(firmware) as transport:
-        key = await KeySession.attach(transport, config=config)
+        key = await KeySession.attach(transport, ConnectOptions(config=config))
         secure = key.channel.secure
         assert secure is not None
         secure._next_send = LAST + 1

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from firmware_sim.simulator import Simulator
 from keybridge.errors import LinkTimeoutError
 from keybridge.hostconfig import HostConfig
+from keybridge.otp.credential import Credential
 from keybridge.protocol.constants import Command, MessageType, Status
 from keybridge.protocol.messages import Response, decode_message
 from keybridge.session import KeySession
@@ -77,14 +78,14 @@ async def capture_session(url: str) -> Sniffer:
             shown.append(code)
             return True
 
-        await key.pair(confirm)
+        await key.pairing.pair(confirm)
         assert len(shown) == 1 and len(shown[0]) == 6 and shown[0].isdigit()
-        await key.otp_put("HES.Web:alice@example.com", HES_SECRET)
-        await key.otp_put("second", HES_SECRET)
+        await key.otp_put(Credential.from_secret(HES_SECRET), "HES.Web:alice@example.com")
+        await key.otp_put(Credential.from_secret(HES_SECRET), "second")
         for _ in range(3):
             assert (await key.otp_calculate("HES.Web:alice@example.com")).code.isdigit()
         await key.otp_type("HES.Web:alice@example.com", enter=True)
-        await key.otp_put("hotp", RAW, kind="hotp")
+        await key.otp_put(Credential.from_secret(RAW, kind="hotp"), "hotp")
         await key.otp_calculate("hotp")
     return sniffer
 

@@ -16,6 +16,7 @@ from firmware_sim.firmware.flash import Flash, FlashError
 from firmware_sim.firmware.state import Credential, KeyState
 from firmware_sim.simulator import Simulator, SimulatorError
 from keybridge.hostconfig import HostConfig
+from keybridge.otp import Credential as OtpCredential
 from keybridge.session import KeySession
 
 MakeSimulator = Callable[..., Simulator]
@@ -44,9 +45,9 @@ async def test_the_state_file_holds_no_secret(
     state = tmp_path / "key.state"
     sim = make_simulator(state=state)
     async with KeySession.connect(sim.url) as key:
-        await key.otp_put("HES.Web:me@example.com", HES)
-        await key.otp_put("other", OTHER, kind="hotp")
-        await key.pin_set("246810")
+        await key.otp_put(OtpCredential.from_secret(HES), "HES.Web:me@example.com")
+        await key.otp_put(OtpCredential.from_secret(OTHER, kind="hotp"), "other")
+        await key.pin.set("246810")
     sim.stop()
     image = state.read_bytes()
     secrets = [RAW, OTHER, HostConfig.load().keys[0].pairing_key, b"246810"]

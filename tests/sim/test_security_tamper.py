@@ -15,12 +15,14 @@ from firmware_sim.firmware.flash import Flash
 from firmware_sim.links.memory import MemoryTransport
 from firmware_sim.testing.paired import SecureLink, pair_firmware
 from keybridge.hostconfig import HostConfig
+from keybridge.otp.codes import OtpKind
+from keybridge.otp.credential import Credential
 from keybridge.protocol.commands import OtpNameRequest, OtpPutRequest
-from keybridge.protocol.constants import Command, MessageType, OtpKind, Status, Tag
+from keybridge.protocol.constants import Command, MessageType, Status, Tag
 from keybridge.protocol.messages import Request, Response, decode_message, encode_message
 from keybridge.protocol.secure import SecureChannelError
 from keybridge.protocol.status import AccessDeniedError
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 
 SECRET = b"12345678901234567890"
 DELETE = encode_message(Request(7, Command.OTP_DELETE, OtpNameRequest("bank").to_fields()))
@@ -136,9 +138,9 @@ async def test_the_host_rejects_a_tampered_answer_and_closes_the_session() -> No
     config = HostConfig.memory()
     pair_firmware(firmware, config)
     async with TamperReplies(firmware) as transport:
-        key = await KeySession.attach(transport, config=config)
+        key = await KeySession.attach(transport, ConnectOptions(config=config))
         assert key.encrypted
-        await key.otp_put("bank", SECRET)
+        await key.otp_put(Credential.from_secret(SECRET), "bank")
         transport.armed = True
         with pytest.raises(SecureChannelError, match="session is closed"):
             await key.otp_calculate("bank")
@@ -152,7 +154,7 @@ async def test_the_host_reports_a_session_the_key_closed() -> None:
     config = HostConfig.memory()
     pair_firmware(firmware, config)
     async with MemoryTransport(firmware) as transport:
-        key = await KeySession.attach(transport, config=config)
+        key = await KeySession.attach(transport, ConnectOptions(config=config))
         firmware.security.close_session("test: the key lost the session")
         with pytest.raises(AccessDeniedError, match="closed the encrypted session: connect again"):
             await key.ping()

@@ -15,8 +15,9 @@ from firmware_sim.serve import ServeOptions, parse_args, parse_link
 from firmware_sim.simulator import Simulator, SimulatorError
 from firmware_sim.state_files import state_paths
 from keybridge.errors import InvalidInputError
+from keybridge.otp.credential import Credential
 from keybridge.protocol.status import ButtonError
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 
 MakeSimulator = Callable[..., Simulator]
 
@@ -157,8 +158,10 @@ async def test_signals_press_and_decline_a_manual_button(make_simulator: MakeSim
     def declined_by_signal(reason: object, ms_left: int) -> None:
         sim.decline()
 
-    async with KeySession.connect(sim.url, on_keepalive=pressed_by_signal) as key:
-        await key.otp_put("gated", b"12345678901234567890", require_button=True)
+    async with KeySession.connect(sim.url, ConnectOptions(on_keepalive=pressed_by_signal)) as key:
+        await key.otp_put(
+            Credential.from_secret(b"12345678901234567890"), "gated", require_button=True
+        )
         code = await key.otp_calculate("gated")
         assert code.code.isdigit()
         key.on_keepalive = declined_by_signal

@@ -14,6 +14,7 @@ import pytest
 
 from firmware_sim.simulator import Simulator
 from firmware_sim.testing.pytest_plugin import DEVICE_ENV, SimKey
+from keybridge.otp.credential import Credential
 from keybridge.protocol.status import ButtonError, ClockError
 
 QA_DOC = Path(__file__).parents[2] / "docs" / "qa.md"
@@ -59,7 +60,9 @@ async def test_sim_key_is_connected_with_its_clock_set(sim_key: SimKey) -> None:
 
 
 async def test_sim_key_scripted_button(sim_key: SimKey) -> None:
-    await sim_key.session.otp_put("gated", b"12345678901234567890", require_button=True)
+    await sim_key.session.otp_put(
+        Credential.from_secret(b"12345678901234567890"), "gated", require_button=True
+    )
     sim_key.button.mode = "scripted"
     sim_key.button.script.extend(["press", "deny"])
     assert (await sim_key.session.otp_calculate("gated")).code.isdigit()
@@ -68,7 +71,9 @@ async def test_sim_key_scripted_button(sim_key: SimKey) -> None:
 
 
 async def test_sim_key_press_while_waiting(sim_key: SimKey) -> None:
-    await sim_key.session.otp_put("gated", b"12345678901234567890", require_button=True)
+    await sim_key.session.otp_put(
+        Credential.from_secret(b"12345678901234567890"), "gated", require_button=True
+    )
     sim_key.button.mode = "manual"
     assert not sim_key.press()  # nothing waits yet
     task = asyncio.create_task(sim_key.session.otp_calculate("gated"))
@@ -83,7 +88,7 @@ async def test_sim_key_press_while_waiting(sim_key: SimKey) -> None:
 
 
 async def test_sim_key_fixed_clock_and_unset_clock(sim_key: SimKey) -> None:
-    await sim_key.session.otp_put("rfc", b"12345678901234567890", digits=8)
+    await sim_key.session.otp_put(Credential.from_secret(b"12345678901234567890", digits=8), "rfc")
     sim_key.clock.set_fixed(59)
     assert (await sim_key.session.otp_calculate("rfc")).code == "94287082"
     sim_key.clock.set_real()

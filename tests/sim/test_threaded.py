@@ -12,7 +12,7 @@ from firmware_sim.serve import ServeOptions
 from firmware_sim.threaded import serve_in_thread
 from keybridge.errors import KeybridgeError
 from keybridge.hostconfig import HostConfig
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 
 
 async def test_two_keys_on_ptys_answer_and_stop(tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ async def test_two_keys_on_ptys_answer_and_stop(tmp_path: Path) -> None:
         assert len(urls) == 2 and all(os.path.exists(u) for u in urls)
         serials = []
         for url in urls:
-            async with KeySession.connect(url, config=HostConfig.memory()) as key:
+            async with KeySession.connect(url, ConnectOptions(config=HostConfig.memory())) as key:
                 serials.append((await key.info()).serial)
         assert len(set(serials)) == 2
     assert not any(t.name == "firmware_sim" and t.is_alive() for t in threading.enumerate())

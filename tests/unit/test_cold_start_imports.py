@@ -20,6 +20,7 @@ import pytest
 import keybridge.otp
 import keybridge.protocol.secure
 from firmware_sim.firmware.state import Credential, KeyState
+from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol.commands import (
     BODIES,
     Empty,
@@ -29,7 +30,7 @@ from keybridge.protocol.commands import (
     OtpPutRequest,
     PingBody,
 )
-from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind
+from keybridge.protocol.constants import Command
 from keybridge.protocol.messages import Fields, Request
 from keybridge.protocol.record import Record
 
@@ -37,7 +38,7 @@ LAZY = (
     "cryptography",
     "keybridge.keyboard",
     "keybridge.otp.secret",
-    "keybridge.otp.uri",
+    "keybridge.otp.credential",
     "keybridge.protocol.secure.channel",
     "keybridge.protocol.secure.pairing",
     "keybridge.protocol.secure.session",
@@ -135,7 +136,7 @@ def _reference(cls: type) -> type:
         Empty(),
         PingBody(b"\x00\xff"),
         OtpListRequest(7),
-        OtpListResponse(1, (ListEntry("a", OtpKind.TOTP, HashAlgorithm.SHA1, 6, 30, False),)),
+        OtpListResponse(1, (ListEntry("a", OtpKind.TOTP, Algorithm.SHA1, 6, 30, False),)),
         Request(7, Command.PING, Fields(((1, b"x"),))),
         Credential("name", b"0123456789abcdef0123"),  # secret has repr=False
         KeyState("KB01", (Credential("n", b"s" * 20),)),

@@ -12,7 +12,7 @@ from firmware_sim.firmware.core import Firmware
 from firmware_sim.firmware.flash import Flash
 from firmware_sim.testing.paired import SecureLink, pair_firmware
 from keybridge.keyboard import decode_reports
-from keybridge.otp.codes import hotp
+from keybridge.otp.codes import OtpKind, hotp
 from keybridge.protocol.commands import (
     OtpCalculateResponse,
     OtpNameRequest,
@@ -21,14 +21,7 @@ from keybridge.protocol.commands import (
     OtpTypeResponse,
     PingBody,
 )
-from keybridge.protocol.constants import (
-    BUTTON_TIMEOUT_S,
-    Command,
-    KeepaliveReason,
-    OtpKind,
-    Status,
-    Tag,
-)
+from keybridge.protocol.constants import BUTTON_TIMEOUT_S, Command, KeepaliveReason, Status, Tag
 from keybridge.protocol.messages import Keepalive, Request, Response, decode_message, encode_message
 
 SECRET = b"12345678901234567890"

@@ -16,7 +16,7 @@ from firmware_sim.firmware.flash import Flash, FlashError
 from firmware_sim.testing.paired import SecureLink, info_of, pair_firmware
 from keybridge.errors import UnsupportedCharacterError
 from keybridge.keyboard import LAYOUT_IDS, decode_reports
-from keybridge.otp.codes import Algorithm, hotp, totp
+from keybridge.otp.codes import Algorithm, OtpKind, hotp, totp
 from keybridge.protocol.commands import (
     BODIES,
     Body,
@@ -40,8 +40,6 @@ from keybridge.protocol.constants import (
     LIST_PAGE_BYTES,
     PROTOCOL_VERSION,
     Command,
-    HashAlgorithm,
-    OtpKind,
     Status,
     Tag,
 )
@@ -217,14 +215,14 @@ def test_offset_clock_skews_what_the_host_sets() -> None:
 
 
 def test_put_then_list(key: Key) -> None:
-    key.put("mail", kind=OtpKind.HOTP, algorithm=HashAlgorithm.SHA256, digits=8, layout="DE")
+    key.put("mail", kind=OtpKind.HOTP, algorithm=Algorithm.SHA256, digits=8, layout="DE")
     key.put("bank", period=60, require_button=True)
     listed = key.ok(Command.OTP_LIST, OtpListRequest())
     assert listed == OtpListResponse(
         total=2,
         entries=(
-            ListEntry("bank", OtpKind.TOTP, HashAlgorithm.SHA1, 6, 60, True, None),
-            ListEntry("mail", OtpKind.HOTP, HashAlgorithm.SHA256, 8, 30, False, "de"),
+            ListEntry("bank", OtpKind.TOTP, Algorithm.SHA1, 6, 60, True, None),
+            ListEntry("mail", OtpKind.HOTP, Algorithm.SHA256, 8, 30, False, "de"),
         ),
     )
     assert key.flash.load() == key.fw.state
@@ -289,7 +287,7 @@ def test_put_refuses_out_of_range_fields(
         ([(Tag.NAME, b"\xff"), (Tag.SECRET, SECRET)], "UTF-8"),
         ([(Tag.NAME, b"x"), (Tag.SECRET, SECRET), (Tag.DIGITS, b"\x00\x06")], "DIGITS"),
         ([(Tag.NAME, b"x"), (Tag.SECRET, SECRET), (Tag.KIND, b"\x09")], "OtpKind"),
-        ([(Tag.NAME, b"x"), (Tag.SECRET, SECRET), (Tag.ALGORITHM, b"\x00")], "HashAlgorithm"),
+        ([(Tag.NAME, b"x"), (Tag.SECRET, SECRET), (Tag.ALGORITHM, b"\x00")], "Algorithm"),
         ([(Tag.NAME, b"x"), (Tag.SECRET, SECRET), (Tag.REQUIRE_BUTTON, b"\x02")], "boolean"),
     ],
 )
@@ -407,9 +405,9 @@ def test_calculate_unknown_name(key: Key) -> None:
 
 
 _SEEDS = {
-    HashAlgorithm.SHA1: b"12345678901234567890",
-    HashAlgorithm.SHA256: b"12345678901234567890123456789012",
-    HashAlgorithm.SHA512: b"1234567890123456789012345678901234567890123456789012345678901234",
+    Algorithm.SHA1: b"12345678901234567890",
+    Algorithm.SHA256: b"12345678901234567890123456789012",
+    Algorithm.SHA512: b"1234567890123456789012345678901234567890123456789012345678901234",
 }
 _RFC6238 = [  # (time, SHA1, SHA256, SHA512), RFC 6238 appendix B
     (59, "94287082", "46119246", "90693936"),
@@ -423,13 +421,9 @@ _RFC6238 = [  # (time, SHA1, SHA256, SHA512), RFC 6238 appendix B
 
 @pytest.mark.parametrize(
     ("at", "algorithm", "expected"),
-    [
-        (row[0], algorithm, row[1 + i])
-        for row in _RFC6238
-        for i, algorithm in enumerate(HashAlgorithm)
-    ],
+    [(row[0], algorithm, row[1 + i]) for row in _RFC6238 for i, algorithm in enumerate(Algorithm)],
 )
-def test_rfc6238_vectors_through_the_core(at: int, algorithm: HashAlgorithm, expected: str) -> None:
+def test_rfc6238_vectors_through_the_core(at: int, algorithm: Algorithm, expected: str) -> None:
     key = Key(mode="fixed", value=at)
     key.put("rfc", secret=_SEEDS[algorithm], algorithm=algorithm, digits=8)
     result = key.ok(Command.OTP_CALCULATE, OtpNameRequest("rfc"))
@@ -455,7 +449,7 @@ def test_hotp_counter_advances_and_persists_before_the_answer(key: Key) -> None:
 
 
 def test_hotp_with_a_start_counter_and_sha512(key: Key) -> None:
-    key.put("h", kind=OtpKind.HOTP, counter=10**9, algorithm=HashAlgorithm.SHA512, digits=7)
+    key.put("h", kind=OtpKind.HOTP, counter=10**9, algorithm=Algorithm.SHA512, digits=7)
     result = key.ok(Command.OTP_CALCULATE, OtpNameRequest("h"))
     assert result.code == hotp(SECRET, 10**9, 7, Algorithm.SHA512)
 

@@ -12,6 +12,7 @@ from firmware_sim.firmware.clock import KeyClock
 from firmware_sim.firmware.core import Firmware
 from firmware_sim.firmware.flash import Flash
 from firmware_sim.testing.paired import SecureLink, pair_firmware
+from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol.commands import (
     OtpListRequest,
     OtpNameRequest,
@@ -21,7 +22,7 @@ from keybridge.protocol.commands import (
     PingBody,
     SetTimeRequest,
 )
-from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind, Status
+from keybridge.protocol.constants import Command, Status
 from keybridge.protocol.messages import (
     Fields,
     Keepalive,
@@ -40,7 +41,7 @@ VALID = [
             (Command.GET_INFO, None),
             (Command.PING, PingBody(b"ping")),
             (Command.SET_TIME, SetTimeRequest(1_700_000_000, force=True)),
-            (Command.OTP_PUT, OtpPutRequest("new", SECRET, OtpKind.HOTP, HashAlgorithm.SHA256)),
+            (Command.OTP_PUT, OtpPutRequest("new", SECRET, OtpKind.HOTP, Algorithm.SHA256)),
             (Command.OTP_PUT, OtpPutRequest("totp", SECRET, digits=8, overwrite=True)),
             (Command.OTP_LIST, OtpListRequest(1)),
             (Command.OTP_CALCULATE, OtpNameRequest("hotp")),

@@ -19,7 +19,7 @@ from firmware_sim.firmware.core import Firmware
 from firmware_sim.firmware.flash import ADVICE, FORMAT_VERSION, MAGIC, Flash, FlashError
 from firmware_sim.firmware.state import Credential, KeyState
 from keybridge.errors import KeybridgeError
-from keybridge.protocol.constants import HashAlgorithm, OtpKind
+from keybridge.otp.codes import Algorithm, OtpKind
 
 KEY_ID = bytes(range(16))
 STATE = KeyState(
@@ -31,7 +31,7 @@ STATE = KeyState(
             "bänk 🔑",
             bytes(range(64)),
             OtpKind.HOTP,
-            HashAlgorithm.SHA512,
+            Algorithm.SHA512,
             digits=8,
             period=60,
             counter=2**64 - 2,
@@ -165,7 +165,7 @@ credentials = st.builds(
     name=st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=16),
     secret=st.binary(min_size=10, max_size=64),
     kind=st.sampled_from(OtpKind),
-    algorithm=st.sampled_from(HashAlgorithm),
+    algorithm=st.sampled_from(Algorithm),
     digits=st.integers(6, 8),
     period=st.integers(15, 120),
     counter=st.integers(0, 2**64 - 2),

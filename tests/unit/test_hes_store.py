@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from keybridge import demo
+from keybridge.cli import demo
 from keybridge.errors import InvalidInputError, StoreError
 from keybridge.hes import Hes, LoginStatus, default_store_path
 from keybridge.hes.passwords import hash_password, verify_password

@@ -8,8 +8,8 @@ import pytest
 import segno
 
 from keybridge.errors import InvalidInputError
+from keybridge.otp.credential import parse_uri
 from keybridge.otp.qr import read_otpauth_qr
-from keybridge.otp.uri import parse_uri
 
 HES_URI = (
     "otpauth://totp/HES.Web:admin%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"

@@ -6,8 +6,7 @@ import dataclasses
 
 from firmware_sim.firmware.otp_store import compute_code
 from firmware_sim.firmware.state import Credential
-from keybridge.otp.codes import totp
-from keybridge.protocol.constants import OtpKind
+from keybridge.otp.codes import OtpKind, totp
 
 SECRET = b"12345678901234567890"
 

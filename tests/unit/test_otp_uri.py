@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keybridge.errors import InvalidInputError, InvalidUriError
-from keybridge.otp.codes import Algorithm, hotp, totp
+from keybridge.otp.codes import Algorithm, OtpKind, hotp, totp
+from keybridge.otp.credential import Credential, build_uri, parse_uri
 from keybridge.otp.secret import WeakSecretWarning, encode_secret
-from keybridge.otp.uri import OtpKind, OtpParams, build_uri, parse_uri
 
 KEY = bytes(range(1, 21))
 SECRET = "AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYU"
@@ -22,7 +22,7 @@ HES_URI = f"otpauth://totp/HES.Web:admin%40example.com?secret={SECRET}&issuer=HE
 
 def test_hes_uri_parses() -> None:
     params = parse_uri(HES_URI)
-    assert params == OtpParams(
+    assert params == Credential(
         kind=OtpKind.TOTP,
         key=KEY,
         account="admin@example.com",
@@ -40,7 +40,7 @@ def test_hes_uri_round_trips() -> None:
 
 
 def test_hes_params_build_hes_uri() -> None:
-    params = OtpParams(OtpKind.TOTP, KEY, "admin@example.com", "HES.Web")
+    params = Credential(OtpKind.TOTP, KEY, "admin@example.com", "HES.Web")
     assert build_uri(params) == HES_URI
 
 
@@ -68,12 +68,12 @@ def test_code_defaults_to_now() -> None:
     [
         (lambda p: p.code(counter=3), "counter applies to HOTP only: pass at= for TOTP"),
         (
-            lambda p: OtpParams(OtpKind.HOTP, KEY, "a", counter=0).code(at=5),
+            lambda p: Credential(OtpKind.HOTP, KEY, "a", counter=0).code(at=5),
             "at applies to TOTP only: pass counter= for HOTP",
         ),
     ],
 )
-def test_code_argument_errors(call: Callable[[OtpParams], object], message: str) -> None:
+def test_code_argument_errors(call: Callable[[Credential], object], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         call(parse_uri(HES_URI))
 
@@ -136,21 +136,21 @@ def test_weak_secret_in_uri_warns() -> None:
     ("params", "uri"),
     [
         (
-            OtpParams(OtpKind.TOTP, KEY, "a b", "X Y", Algorithm.SHA256, 8, 60),
+            Credential(OtpKind.TOTP, KEY, "a b", "X Y", Algorithm.SHA256, 8, 60),
             f"otpauth://totp/X%20Y:a%20b?secret={SECRET}&issuer=X%20Y&algorithm=SHA256&digits=8"
             "&period=60",
         ),
         (
-            OtpParams(OtpKind.HOTP, KEY, "alice", counter=0),
+            Credential(OtpKind.HOTP, KEY, "alice", counter=0),
             f"otpauth://hotp/alice?secret={SECRET}&digits=6&counter=0",
         ),
         (
-            OtpParams(OtpKind.TOTP, KEY, "é/?&#%"),
+            Credential(OtpKind.TOTP, KEY, "é/?&#%"),
             f"otpauth://totp/%C3%A9%2F%3F%26%23%25?secret={SECRET}&digits=6",
         ),
     ],
 )
-def test_build(params: OtpParams, uri: str) -> None:
+def test_build(params: Credential, uri: str) -> None:
     assert build_uri(params) == uri
     assert parse_uri(uri) == params
 
@@ -163,9 +163,9 @@ _label_text = st.text(
 
 
 @st.composite
-def otp_params(draw: st.DrawFn) -> OtpParams:
+def otp_params(draw: st.DrawFn) -> Credential:
     kind = draw(st.sampled_from(list(OtpKind)))
-    return OtpParams(
+    return Credential(
         kind=kind,
         key=draw(st.binary(min_size=16, max_size=64)),
         account=draw(_label_text),
@@ -180,7 +180,7 @@ def otp_params(draw: st.DrawFn) -> OtpParams:
 
 
 @given(params=otp_params())
-def test_round_trip(params: OtpParams) -> None:
+def test_round_trip(params: Credential) -> None:
     uri = build_uri(params)
     assert parse_uri(uri) == params
     assert build_uri(parse_uri(uri)) == uri
@@ -334,5 +334,5 @@ def test_params_errors(fields: dict[str, object], message: str) -> None:
     arguments: dict[str, object] = {"kind": OtpKind.TOTP, "key": KEY, "account": "a"}
     arguments.update(fields)
     with pytest.raises(InvalidInputError) as info:
-        OtpParams(**arguments)  # type: ignore[arg-type]
+        Credential(**arguments)  # type: ignore[arg-type]
     assert message in str(info.value)

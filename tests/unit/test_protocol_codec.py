@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keybridge.errors import FrameError, MessageError
+from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol import commands as c
-from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind, Status, Tag
+from keybridge.protocol.constants import Command, Status, Tag
 from keybridge.protocol.framing import (
     MAX_MESSAGE,
     FrameDecoder,
@@ -190,7 +191,7 @@ bodies = st.one_of(
         st.text(min_size=1, max_size=20),
         st.binary(min_size=10, max_size=64),
         st.sampled_from(list(OtpKind)),
-        st.sampled_from(list(HashAlgorithm)),
+        st.sampled_from(list(Algorithm)),
         st.integers(6, 8),
         st.integers(15, 120),
         st.integers(0, 2**64 - 1),
@@ -206,7 +207,7 @@ bodies = st.one_of(
                 c.ListEntry,
                 st.text(min_size=1, max_size=10),
                 st.sampled_from(list(OtpKind)),
-                st.sampled_from(list(HashAlgorithm)),
+                st.sampled_from(list(Algorithm)),
                 st.integers(6, 8),
                 st.integers(15, 120),
                 st.booleans(),

@@ -15,8 +15,9 @@ import pytest
 
 from firmware_sim.testing.transcript import run_transcript
 from keybridge.errors import MessageError
+from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol import commands as c
-from keybridge.protocol.constants import Command, HashAlgorithm, OtpKind
+from keybridge.protocol.constants import Command
 from keybridge.protocol.framing import FrameDecoder, encode_frame
 from keybridge.protocol.messages import (
     Fields,
@@ -89,7 +90,7 @@ SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
                     "sha256",
                     b"12345678901234567890123456789012",
                     digits=8,
-                    algorithm=HashAlgorithm.SHA256,
+                    algorithm=Algorithm.SHA256,
                 ),
             ),
             _req(0x0502, Command.OTP_TYPE, c.OtpTypeRequest("sha256", enter=True)),

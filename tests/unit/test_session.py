@@ -6,6 +6,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,8 @@ from keybridge.errors import (
     MessageError,
     VersionMismatchError,
 )
-from keybridge.otp.codes import Algorithm
+from keybridge.otp.codes import Algorithm, OtpKind
+from keybridge.otp.credential import Credential
 from keybridge.protocol.commands import (
     BODIES,
     Body,
@@ -33,25 +35,17 @@ from keybridge.protocol.commands import (
     SetTimeRequest,
     SetTimeResponse,
 )
-from keybridge.protocol.constants import (
-    PROTOCOL_VERSION,
-    Command,
-    HashAlgorithm,
-    OtpKind,
-    Status,
-    Tag,
-)
+from keybridge.protocol.constants import PROTOCOL_VERSION, Command, Status, Tag
 from keybridge.protocol.framing import FrameDecoder, encode_frame
 from keybridge.protocol.messages import Fields, Request, Response, decode_message, encode_message
 from keybridge.protocol.status import AlreadyExistsError, ClockError
 from keybridge.session import (
     Code,
+    ConnectOptions,
     CredentialInfo,
     KeyInfo,
     KeySession,
     Typed,
-    algorithm_from_wire,
-    algorithm_to_wire,
 )
 from keybridge.transport.base import Transport
 
@@ -136,7 +130,7 @@ def _time_of(body: Body) -> int:
 
 
 async def attach(key: FakeKey, *, set_time: bool = True) -> KeySession:
-    return await KeySession.attach(key, set_time=set_time)
+    return await KeySession.attach(key, ConnectOptions(set_time=set_time))
 
 
 async def test_attach_reads_info_then_sets_the_clock_to_host_time() -> None:
@@ -231,12 +225,8 @@ async def test_otp_put_decodes_base32_and_maps_enums() -> None:
     session = await attach(key, set_time=False)
     spaced = " ".join(SECRET_B32[i : i + 4] for i in range(0, 32, 4))
     await session.otp_put(
+        Credential.from_secret(spaced, kind="hotp", algorithm="sha-256", digits=8, counter=5),
         "HES.Web:me@example.com",
-        spaced,
-        kind="hotp",
-        algorithm="sha-256",
-        digits=8,
-        counter=5,
         require_button=True,
         layout="DE",
         overwrite=True,
@@ -245,7 +235,7 @@ async def test_otp_put_decodes_base32_and_maps_enums() -> None:
         name="HES.Web:me@example.com",
         secret=SECRET,
         kind=OtpKind.HOTP,
-        algorithm=HashAlgorithm.SHA256,
+        algorithm=Algorithm.SHA256,
         digits=8,
         period=30,
         counter=5,
@@ -258,10 +248,12 @@ async def test_otp_put_decodes_base32_and_maps_enums() -> None:
 async def test_otp_put_takes_raw_bytes() -> None:
     key = FakeKey()
     session = await attach(key, set_time=False)
-    await session.otp_put("a", SECRET, algorithm=Algorithm.SHA512, period=60)
+    await session.otp_put(
+        Credential.from_secret(SECRET, algorithm=Algorithm.SHA512, period=60), "a"
+    )
     sent = key.last(Command.OTP_PUT)
     assert isinstance(sent, OtpPutRequest)
-    assert (sent.secret, sent.algorithm, sent.period) == (SECRET, HashAlgorithm.SHA512, 60)
+    assert (sent.secret, sent.algorithm, sent.period) == (SECRET, Algorithm.SHA512, 60)
 
 
 @pytest.mark.parametrize(
@@ -288,9 +280,12 @@ async def test_otp_put_checks_limits_before_sending(
 ) -> None:
     key = FakeKey()
     session = await attach(key, set_time=False)
-    args: dict[str, object] = {"name": "ok", "secret": SECRET, **kwargs}
+    args: dict[str, Any] = {"name": "ok", "secret": SECRET, **kwargs}
+    name, secret = args.pop("name"), args.pop("secret")
+    stored = {k: args.pop(k) for k in ("require_button", "layout", "overwrite") if k in args}
     with pytest.raises(error, match=match):
-        await session.otp_put(**args)  # type: ignore[arg-type]
+        # Either the credential (what it is) or the session (what the key stores) refuses it.
+        await session.otp_put(Credential.from_secret(secret, **args), name, **stored)
     assert Command.OTP_PUT not in key.commands()
 
 
@@ -298,33 +293,23 @@ async def test_otp_put_status_becomes_typed_error_with_detail() -> None:
     key = FakeKey(OTP_PUT=(Status.ALREADY_EXISTS, "name 'a' is taken"))
     session = await attach(key, set_time=False)
     with pytest.raises(AlreadyExistsError, match="name 'a' is taken"):
-        await session.otp_put("a", SECRET)
+        await session.otp_put(Credential.from_secret(SECRET), "a")
 
 
-class _Params:
-    """Stands in for keybridge.otp.uri.OtpParams."""
-
-    kind = "hotp"
-    key = SECRET
-    account = "me@example.com"
-    issuer: str | None = "HES.Web"
-    algorithm = Algorithm.SHA1
-    digits = 6
-    period = 30
-    counter: int | None = 7
-
-
-async def test_put_params_names_the_credential_issuer_colon_account() -> None:
+async def test_otp_put_names_the_credential_issuer_colon_account() -> None:
     key = FakeKey()
     session = await attach(key, set_time=False)
-    assert await session.put_params(_Params()) == "HES.Web:me@example.com"
+    uri = f"otpauth://hotp/HES.Web:me@example.com?secret={SECRET_B32}&counter=7"
+    assert await session.otp_put(Credential.from_uri(uri)) == "HES.Web:me@example.com"
     sent = key.last(Command.OTP_PUT)
     assert isinstance(sent, OtpPutRequest)
     assert (sent.name, sent.kind, sent.counter) == ("HES.Web:me@example.com", OtpKind.HOTP, 7)
+    with pytest.raises(InvalidInputError, match="give a name"):
+        await session.otp_put(Credential.from_secret(SECRET))
 
 
 def _entry(i: int) -> ListEntry:
-    return ListEntry(f"cred{i}", OtpKind.TOTP, HashAlgorithm.SHA256, 6, 30, i % 2 == 0)
+    return ListEntry(f"cred{i}", OtpKind.TOTP, Algorithm.SHA256, 6, 30, i % 2 == 0)
 
 
 async def test_otp_list_follows_pages() -> None:
@@ -400,11 +385,12 @@ async def test_delete_rename_reset_send_their_requests() -> None:
 
 
 @pytest.mark.parametrize("algorithm", list(Algorithm))
-def test_algorithm_mapping_round_trips(algorithm: Algorithm) -> None:
-    wire = algorithm_to_wire(algorithm)
-    assert wire.name == algorithm.name
-    assert algorithm_from_wire(wire) is algorithm
-    assert algorithm_to_wire(algorithm.value.lower()) is wire
+def test_one_algorithm_enum_whose_values_are_the_wire_codes(algorithm: Algorithm) -> None:
+    wire = {Algorithm.SHA1: 1, Algorithm.SHA256: 2, Algorithm.SHA512: 3}[algorithm]
+    assert OtpPutRequest("a", SECRET, algorithm=algorithm).to_fields().get(Tag.ALGORITHM) == bytes(
+        [wire]
+    )
+    assert Algorithm.parse(algorithm.name.lower()) is algorithm
 
 
 async def test_connect_by_url_speaks_frames_over_a_socket() -> None:

@@ -14,15 +14,14 @@ from firmware_sim.firmware.flash import Flash
 from firmware_sim.links.memory import MemoryTransport
 from keybridge.errors import InvalidInputError
 from keybridge.keyboard import decode_reports
-from keybridge.otp.codes import Algorithm, hotp, totp
+from keybridge.otp.codes import Algorithm, OtpKind, hotp, totp
+from keybridge.otp.credential import Credential
 from keybridge.protocol.commands import OtpPutRequest
 from keybridge.protocol.constants import (
     CAPACITY,
     PROTOCOL_VERSION,
     Command,
-    HashAlgorithm,
     KeepaliveReason,
-    OtpKind,
     Status,
 )
 from keybridge.protocol.secure import SecureChannel
@@ -34,7 +33,7 @@ from keybridge.protocol.status import (
     NotFoundError,
     StorageFullError,
 )
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 
 SECRET = b"12345678901234567890"  # the RFC 4226 / 6238 test key
 T = 1_111_111_109  # an RFC 6238 test instant
@@ -69,9 +68,11 @@ async def _rig(clock: KeyClock, button: Button, *, set_time: bool = True) -> Asy
     transport = CountingTransport(firmware)
     async with transport:
         # A short try timeout: the lossy-link tests wait it out once per dropped message.
-        session = await KeySession.attach(transport, set_time=set_time, timeout=0.05)
+        session = await KeySession.attach(
+            transport, ConnectOptions(set_time=set_time, timeout=0.05)
+        )
         saved, firmware.button = firmware.button, Button("auto")  # pairing needs a press
-        await session.pair(lambda code: True)
+        await session.pairing.pair(lambda code: True)
         firmware.button = saved
         if not set_time:  # pairing sets the clock; this rig wants a key that never had it
             firmware.clock.clear()
@@ -104,7 +105,7 @@ async def test_connect_reports_the_cores_info(rig: Rig) -> None:
 async def test_calculate_equals_the_reference_totp_at_the_keys_time(
     rig: Rig, algorithm: Algorithm, key: bytes
 ) -> None:
-    await rig.session.otp_put("rfc", key, algorithm=algorithm, digits=8)
+    await rig.session.otp_put(Credential.from_secret(key, algorithm=algorithm, digits=8), "rfc")
     code = await rig.session.otp_calculate("rfc")
     assert code.code == totp(key, T, 30, 8, algorithm)
     assert code.valid_until == (T // 30 + 1) * 30
@@ -112,12 +113,14 @@ async def test_calculate_equals_the_reference_totp_at_the_keys_time(
 
 
 async def test_base32_secret_as_hes_shows_it(rig: Rig) -> None:
-    await rig.session.otp_put("hes", "gezd gnbv gy3t qojq gezd gnbv gy3t qojq")  # b32(SECRET)
+    await rig.session.otp_put(
+        Credential.from_secret("gezd gnbv gy3t qojq gezd gnbv gy3t qojq"), "hes"
+    )  # b32(SECRET)
     assert (await rig.session.otp_calculate("hes")).code == totp(SECRET, T)
 
 
 async def test_hotp_counter_advances_once_per_code(rig: Rig) -> None:
-    await rig.session.otp_put("h", SECRET, kind="hotp", counter=5)
+    await rig.session.otp_put(Credential.from_secret(SECRET, kind="hotp", counter=5), "h")
     first = await rig.session.otp_calculate("h")
     second = await rig.session.otp_calculate("h")
     assert (first.code, first.counter) == (hotp(SECRET, 5), 5)
@@ -128,9 +131,11 @@ async def test_hotp_counter_advances_once_per_code(rig: Rig) -> None:
 async def test_list_follows_pages_through_a_full_key(rig: Rig) -> None:
     names = [f"account-{i:03d}@{'x' * 40}.example" for i in range(CAPACITY)]
     for i, name in enumerate(names):
-        await rig.session.otp_put(name, SECRET, layout="uk", require_button=i % 10 == 7)
+        await rig.session.otp_put(
+            Credential.from_secret(SECRET), name, layout="uk", require_button=i % 10 == 7
+        )
     with pytest.raises(StorageFullError, match="delete a credential"):
-        await rig.session.otp_put("one too many", SECRET)
+        await rig.session.otp_put(Credential.from_secret(SECRET), "one too many")
     listed = await rig.session.otp_list()
     assert sorted(c.name for c in listed) == sorted(names)
     assert rig.transport.commands.count(Command.OTP_LIST) > 1  # it took several pages
@@ -142,7 +147,7 @@ async def test_list_follows_pages_through_a_full_key(rig: Rig) -> None:
 
 
 async def test_type_produces_reports_that_decode_to_the_code(rig: Rig) -> None:
-    await rig.session.otp_put("t", SECRET)
+    await rig.session.otp_put(Credential.from_secret(SECRET), "t")
     typed = await rig.session.otp_type("t", enter=True)
     assert typed.layout == "us"
     assert all(len(report) == 8 for report in typed.reports)
@@ -152,8 +157,8 @@ async def test_type_produces_reports_that_decode_to_the_code(rig: Rig) -> None:
 
 
 async def test_delete_and_rename(rig: Rig) -> None:
-    await rig.session.otp_put("a", SECRET)
-    await rig.session.otp_put("b", SECRET)
+    await rig.session.otp_put(Credential.from_secret(SECRET), "a")
+    await rig.session.otp_put(Credential.from_secret(SECRET), "b")
     with pytest.raises(AlreadyExistsError, match="pick another name"):
         await rig.session.otp_rename("a", "b")
     await rig.session.otp_rename("a", "c")
@@ -166,25 +171,25 @@ async def test_delete_and_rename(rig: Rig) -> None:
 
 
 async def test_duplicate_put_needs_overwrite(rig: Rig) -> None:
-    await rig.session.otp_put("a", SECRET)
+    await rig.session.otp_put(Credential.from_secret(SECRET), "a")
     with pytest.raises(AlreadyExistsError) as info:
-        await rig.session.otp_put("a", SECRET[::-1])
+        await rig.session.otp_put(Credential.from_secret(SECRET[::-1]), "a")
     assert info.value.status is Status.ALREADY_EXISTS
     assert (await rig.session.otp_calculate("a")).code == totp(SECRET, T)  # unchanged
-    await rig.session.otp_put("a", SECRET[::-1], overwrite=True)
+    await rig.session.otp_put(Credential.from_secret(SECRET[::-1]), "a", overwrite=True)
     assert (await rig.session.otp_calculate("a")).code == totp(SECRET[::-1], T)
 
 
 async def test_reset_erases_everything(rig: Rig) -> None:
-    await rig.session.otp_put("a", SECRET)
+    await rig.session.otp_put(Credential.from_secret(SECRET), "a")
     await rig.session.reset()
     assert not rig.session.encrypted  # a reset forgets every paired host
-    await rig.session.pair(lambda code: True)
+    await rig.session.pairing.pair(lambda code: True)
     assert await rig.session.otp_list() == []
 
 
 async def test_key_side_checks_become_typed_errors_with_detail(rig: Rig) -> None:
-    bad = OtpPutRequest(name="x", secret=SECRET, algorithm=HashAlgorithm.SHA1, digits=9)
+    bad = OtpPutRequest(name="x", secret=SECRET, algorithm=Algorithm.SHA1, digits=9)
     with pytest.raises(DeviceError) as info:
         await rig.session.channel.call(Command.OTP_PUT, bad)  # past the host's own checks
     assert info.value.status is Status.BAD_PARAMETER
@@ -198,7 +203,7 @@ async def test_key_side_checks_become_typed_errors_with_detail(rig: Rig) -> None
 async def test_host_checks_stop_bad_input_before_the_key(rig: Rig) -> None:
     sent = len(rig.transport.commands)
     with pytest.raises(InvalidInputError):
-        await rig.session.otp_put("n" * 65, SECRET)
+        await rig.session.otp_put(Credential.from_secret(SECRET), "n" * 65)
     assert len(rig.transport.commands) == sent
 
 
@@ -207,20 +212,22 @@ async def test_host_checks_stop_bad_input_before_the_key(rig: Rig) -> None:
 
 async def test_a_lost_put_answer_never_creates_two_credentials(rig: Rig) -> None:
     rig.transport.drop_replies = 1
-    await rig.session.otp_put("once", SECRET)  # executing twice would raise ALREADY_EXISTS
+    await rig.session.otp_put(
+        Credential.from_secret(SECRET), "once"
+    )  # executing twice would raise ALREADY_EXISTS
     assert rig.transport.commands.count(Command.OTP_PUT) == 2
     assert [c.name for c in await rig.session.otp_list()] == ["once"]
 
 
 async def test_a_lost_request_is_simply_sent_again(rig: Rig) -> None:
     rig.transport.drop_requests = 1
-    await rig.session.otp_put("once", SECRET)
+    await rig.session.otp_put(Credential.from_secret(SECRET), "once")
     assert rig.transport.commands.count(Command.OTP_PUT) == 1
     assert [c.name for c in await rig.session.otp_list()] == ["once"]
 
 
 async def test_a_lost_hotp_answer_never_advances_the_counter_twice(rig: Rig) -> None:
-    await rig.session.otp_put("h", SECRET, kind="hotp")
+    await rig.session.otp_put(Credential.from_secret(SECRET, kind="hotp"), "h")
     rig.transport.drop_replies = 2
     first = await rig.session.otp_calculate("h")
     second = await rig.session.otp_calculate("h")
@@ -240,7 +247,7 @@ async def manual() -> AsyncIterator[Rig]:
 
 
 async def test_totp_on_a_key_whose_clock_was_never_set(manual: Rig) -> None:
-    await manual.session.otp_put("a", SECRET)
+    await manual.session.otp_put(Credential.from_secret(SECRET), "a")
     with pytest.raises(ClockError, match="never set") as info:
         await manual.session.otp_calculate("a")
     assert info.value.status is Status.CLOCK_NOT_SET
@@ -258,7 +265,7 @@ async def test_clock_backwards_needs_force(manual: Rig) -> None:
 
 async def test_button_gated_code_waits_through_keepalives(manual: Rig) -> None:
     await manual.session.set_time(T)
-    await manual.session.otp_put("b", SECRET, require_button=True)
+    await manual.session.otp_put(Credential.from_secret(SECRET), "b", require_button=True)
     seen: list[tuple[KeepaliveReason | int, int]] = []
 
     def press(reason: KeepaliveReason | int, ms_left: int) -> None:
@@ -278,7 +285,7 @@ async def test_declined_button_is_a_button_error(manual: Rig) -> None:
         manual.firmware.button.decline()
         manual.transport.poke()
 
-    await manual.session.otp_put("a", SECRET)
+    await manual.session.otp_put(Credential.from_secret(SECRET), "a")
     manual.session.on_keepalive = decline
     with pytest.raises(ButtonError, match="declined") as info:
         await manual.session.reset()

@@ -30,7 +30,8 @@ from firmware_sim.firmware.flash import (
     SecretCodec,
 )
 from firmware_sim.firmware.state import Credential, KeyState, PairedHost, PinRecord
-from keybridge.protocol.constants import MAX_PAIRED_HOSTS, OtpKind
+from keybridge.otp.codes import OtpKind
+from keybridge.protocol.constants import MAX_PAIRED_HOSTS
 
 STATE = KeyState(
     serial="KB00AABBCCDD",

@@ -1,9 +1,10 @@
 """The end-to-end story: HES two-factor authentication with a key that types the codes.
 
-``keybridge demo`` (also ``python -m keybridge.demo``) runs it on embedded defaults: a simulated
-key on a pty served by a thread of this process, its state in a temporary directory, this
-host's pairing kept in memory, and the HES model on a temporary SQLite file. Nothing outside the
-temporary directory is read or written.
+``keybridge demo`` (also ``python -m keybridge.cli.demo``) runs it on embedded defaults: a
+simulated key on a pty served by a thread of this process, its state in a temporary directory,
+this host's pairing kept in memory, and the HES model on a temporary SQLite file. Nothing outside
+the temporary directory is read or written. It is application code, beside the commands: with
+them, the one place that starts a simulated key (the host library never imports the simulator).
 
 The story: create an HES administrator; Add OTP App (the grouped key and its QR code); pair with
 the key; store the key on it as a user pastes it (grouped, lowercase); the key types the
@@ -33,9 +34,10 @@ from keybridge.hes.types import ISSUER
 from keybridge.hostconfig import HostConfig
 from keybridge.keyboard import SinkBackend, get_layout
 from keybridge.otp.codes import totp
+from keybridge.otp.credential import Credential
 from keybridge.otp.qr import terminal_qr
 from keybridge.otp.secret import decode_secret
-from keybridge.session import KeySession
+from keybridge.session import ConnectOptions, KeySession
 
 __all__ = ["Check", "DemoResult", "main", "run_demo"]
 
@@ -122,7 +124,7 @@ async def _pair(s: _Story, key: KeySession) -> None:
         s.show(f"pairing code {code}: the key shows the same; its button is pressed")
         return True
 
-    await key.pair(confirm)
+    await key.pairing.pair(confirm)
     s.check("the key accepted the pairing; the session is encrypted", key.encrypted)
 
 
@@ -144,7 +146,8 @@ def _show_key(s: _Story, page: OtpSetupForm, *, qr: bool) -> None:
 async def _store(s: _Story, key: KeySession, page: OtpSetupForm, state_dir: Path) -> None:
     """Store the key as a user pastes it from the page: grouped and lowercase."""
     s.show(f"keybridge otp add {CREDENTIAL} --secret '{page.setup.display_key}'")
-    await key.otp_put(CREDENTIAL, page.setup.display_key, overwrite=True)
+    pasted = Credential.from_secret(page.setup.display_key, account=EMAIL, issuer=ISSUER)
+    await key.otp_put(pasted, overwrite=True)  # named by its label, HES.Web:{email}
     names = [c.name for c in await key.otp_list()]
     s.check("the key lists the credential (it never gives the secret back)", CREDENTIAL in names)
     secret = decode_secret(page.setup.key)
@@ -272,7 +275,7 @@ async def _run(s: _Story, directory: Path) -> None:
         Hes(directory / "hes.sqlite3", profile="hes", clock=clock) as hes,
     ):
         s.say(f"A simulated key on {urls[0]}, HES on {directory / 'hes.sqlite3'}")
-        async with KeySession.connect(urls[0], config=HostConfig.memory()) as key:
+        async with KeySession.connect(urls[0], ConnectOptions(config=HostConfig.memory())) as key:
             await _story(s, hes, key, clock, key_dir)
 
 

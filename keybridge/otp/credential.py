@@ -1,17 +1,28 @@
-"""``otpauth://`` URIs (the Key URI Format of Google Authenticator) parsed and built.
+"""The one OTP credential model: a validated, frozen value, from a secret, a URI or a QR code.
 
-``otpauth://TYPE/LABEL?PARAMETERS`` where TYPE is ``totp`` or ``hotp``, LABEL is
-``issuer:account`` (percent-encoded; ``%3A`` is also a separator and spaces after it are
-dropped) and the parameters are ``secret`` (required), ``issuer`` (must agree with the label's
-prefix), ``algorithm`` (SHA1, SHA256, SHA512), ``digits`` (6..8), ``period`` (TOTP, seconds) and
-``counter`` (HOTP, required); ``period`` in a HOTP URI and ``counter`` in a TOTP URI are
-ignored, as the format defines them for the other type only. Unknown parameters (``image``, ...)
-are ignored. Neither issuer nor account may contain a colon, as the format says.
+:class:`Credential` is what the CLI builds from its options, what :meth:`KeySession.otp_put
+<keybridge.session.KeySession.otp_put>` stores, what an HES enrolment offers and what the
+protocol's OTP_PUT carries (its kind and algorithm are the wire's enums). It is built one of
+three ways, all validated here and only here:
+
+- :meth:`Credential.from_secret`: the Base32 secret as a person types it (HES shows it lowercase
+  in groups of four; spaces, dashes and casing do not matter);
+- :meth:`Credential.from_uri` (also :func:`parse_uri`): an ``otpauth://`` URI;
+- :meth:`Credential.from_qr`: an image of the enrolment QR code.
+
+``otpauth://TYPE/LABEL?PARAMETERS`` (the Key URI Format of Google Authenticator): TYPE is
+``totp`` or ``hotp``, LABEL is ``issuer:account`` (percent-encoded; ``%3A`` is also a separator
+and spaces after it are dropped) and the parameters are ``secret`` (required), ``issuer`` (must
+agree with the label's prefix), ``algorithm`` (SHA1, SHA256, SHA512), ``digits`` (6..8),
+``period`` (TOTP, seconds) and ``counter`` (HOTP, required); ``period`` in a HOTP URI and
+``counter`` in a TOTP URI are ignored, as the format defines them for the other type only.
+Unknown parameters (``image``, ...) are ignored. Neither issuer nor account may contain a colon,
+as the format says.
 
 :func:`build_uri` writes HES's form, ``otpauth://totp/HES.Web:{email}?secret=...&issuer=HES.Web&
 digits=6``: secret, issuer (when there is one), then ``algorithm`` only when not SHA1, ``digits``
 always, ``period`` only when not 30 and ``counter`` for HOTP. So HES's own URI round-trips
-exactly, and ``parse_uri(build_uri(p)) == p`` for every valid :class:`OtpParams`.
+exactly, and ``parse_uri(build_uri(c)) == c`` for every :class:`Credential` with an account.
 """
 
 from __future__ import annotations
@@ -19,14 +30,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
+from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from keybridge.errors import InvalidInputError, InvalidSecretError, InvalidUriError
-from keybridge.otp.codes import DIGITS_RANGE, Algorithm, hotp, totp
+from keybridge.otp.codes import DIGITS_RANGE, Algorithm, OtpKind, hotp, totp
 from keybridge.otp.secret import decode_secret, encode_secret
 
-__all__ = ["DEFAULT_PERIOD", "OtpKind", "OtpParams", "build_uri", "parse_uri"]
+__all__ = ["DEFAULT_PERIOD", "Credential", "build_uri", "parse_uri"]
 
 DEFAULT_PERIOD = 30
 """TOTP step in seconds when a URI names none."""
@@ -37,24 +48,19 @@ _LABEL_SEPARATOR = re.compile(r":|%3A", re.IGNORECASE)
 _EXAMPLE = "otpauth://totp/ISSUER:ACCOUNT?secret=BASE32KEY&issuer=ISSUER"
 
 
-class OtpKind(StrEnum):
-    """Counter-based (HOTP, RFC 4226) or time-based (TOTP, RFC 6238)."""
-
-    TOTP = "totp"
-    HOTP = "hotp"
-
-
 @dataclass(frozen=True)
-class OtpParams:
-    """One OTP credential as an ``otpauth://`` URI describes it.
+class Credential:
+    """One OTP credential: its kind, key bytes, label and code parameters.
 
+    ``account`` and ``issuer`` are the label of its ``otpauth://`` URI; a credential made from a
+    bare secret may have no account (``None``), and is then named when it is stored.
     ``counter`` is the next HOTP counter value (required for HOTP, ``None`` for TOTP);
     ``period`` applies to TOTP only and stays at its default for HOTP.
     """
 
     kind: OtpKind
     key: bytes = field(repr=False)  # never in logs or tracebacks
-    account: str
+    account: str | None
     issuer: str | None = None
     algorithm: Algorithm = Algorithm.SHA1
     digits: int = 6
@@ -86,6 +92,63 @@ class OtpParams:
                 raise InvalidInputError("period applies to TOTP only: leave it at 30 for HOTP")
         elif self.counter is not None:
             raise InvalidInputError("counter applies to HOTP only: leave it None for TOTP")
+
+    @classmethod
+    def from_secret(
+        cls,
+        secret: str | bytes,
+        *,
+        account: str | None = None,
+        issuer: str | None = None,
+        kind: OtpKind | str = OtpKind.TOTP,
+        algorithm: Algorithm | str = Algorithm.SHA1,
+        digits: int = 6,
+        period: int = DEFAULT_PERIOD,
+        counter: int | None = None,
+    ) -> Credential:
+        """A credential from its secret: Base32 text as a person types it, or key bytes.
+
+        Kind and algorithm may be given as text (``"hotp"``, ``"sha-256"``); a HOTP counter
+        defaults to 0.
+        """
+        otp_kind = OtpKind.parse(kind)
+        if otp_kind is OtpKind.HOTP and counter is None:
+            counter = 0
+        return cls(
+            kind=otp_kind,
+            key=decode_secret(secret) if isinstance(secret, str) else bytes(secret),
+            account=account,
+            issuer=issuer,
+            algorithm=Algorithm.parse(algorithm),
+            digits=digits,
+            period=period,
+            counter=counter,
+        )
+
+    @classmethod
+    def from_uri(cls, uri: str) -> Credential:
+        """The credential an ``otpauth://`` URI describes (see the module docstring)."""
+        return parse_uri(uri)
+
+    @classmethod
+    def from_qr(cls, image: str | Path) -> Credential:
+        """The credential of the ``otpauth://`` QR code in a screenshot or photo (needs the
+        ``qr`` extra)."""
+        from keybridge.otp.qr import read_otpauth_qr  # zxing-cpp and Pillow: only when used
+
+        return parse_uri(read_otpauth_qr(image))
+
+    @property
+    def name(self) -> str | None:
+        """The label, ``issuer:account`` (or the account alone): the name it is stored under
+        unless another is given; ``None`` without an account."""
+        if self.account is None:
+            return None
+        return f"{self.issuer}:{self.account}" if self.issuer else self.account
+
+    def to_uri(self) -> str:
+        """The ``otpauth://`` URI, in HES's form (see :func:`build_uri`)."""
+        return build_uri(self)
 
     @property
     def secret(self) -> str:
@@ -133,7 +196,7 @@ def _whole_number(name: str, value: str, fix: str) -> int:
     return int(text)
 
 
-def parse_uri(uri: str) -> OtpParams:
+def parse_uri(uri: str) -> Credential:
     """The credential an ``otpauth://`` URI describes.
 
     Raises :class:`~keybridge.errors.InvalidUriError` naming the part that is wrong and the fix.
@@ -146,8 +209,8 @@ def parse_uri(uri: str) -> OtpParams:
         scheme = f"'{parts.scheme}:'" if parts.scheme else "no scheme"
         raise InvalidUriError(f"not an otpauth:// URI (it has {scheme}): use {_EXAMPLE}")
     try:
-        kind = OtpKind(parts.netloc.lower())
-    except ValueError:
+        kind = OtpKind[parts.netloc.upper()]
+    except KeyError:
         raise InvalidUriError(
             f"OTP type {parts.netloc!r} is not supported: use otpauth://totp/... or"
             " otpauth://hotp/..."
@@ -210,7 +273,7 @@ def parse_uri(uri: str) -> OtpParams:
         if counter > _MAX_COUNTER:
             raise InvalidUriError(f"counter={counter} is out of range: {fix}")
 
-    return OtpParams(
+    return Credential(
         kind=kind,
         key=key,
         account=account,
@@ -222,18 +285,20 @@ def parse_uri(uri: str) -> OtpParams:
     )
 
 
-def build_uri(params: OtpParams) -> str:
+def build_uri(params: Credential) -> str:
     """The ``otpauth://`` URI of ``params``, in HES's form (see the module docstring)."""
+    if params.account is None:
+        raise InvalidInputError("a credential without an account has no URI: give an account")
     account = quote(params.account, safe="")
     label = f"{quote(params.issuer, safe='')}:{account}" if params.issuer else account
     query = [f"secret={params.secret}"]
     if params.issuer:
         query.append(f"issuer={quote(params.issuer, safe='')}")
     if params.algorithm is not Algorithm.SHA1:
-        query.append(f"algorithm={params.algorithm.value}")
+        query.append(f"algorithm={params.algorithm.name}")
     query.append(f"digits={params.digits}")
     if params.kind == OtpKind.TOTP and params.period != DEFAULT_PERIOD:
         query.append(f"period={params.period}")
     if params.kind == OtpKind.HOTP:
         query.append(f"counter={params.counter}")
-    return f"otpauth://{params.kind}/{label}?{'&'.join(query)}"
+    return f"otpauth://{params.kind.name.lower()}/{label}?{'&'.join(query)}"
