@@ -131,7 +131,7 @@ class Firmware:
         self._state = state
         self._pending: _Pending | None = None
         self._last: tuple[SecureChannel | None, bytes, list[bytes]] | None = None
-        self._last_code: otp_store.Code | None = None
+        self._last_code: otp_store.Computed | None = None
         """The last TOTP code computed: asked again within its step, it is not recomputed."""
         self.handling_sealed = False
         self._limit = MAX_MESSAGE
@@ -460,12 +460,12 @@ class Firmware:
 
         return Wait(type_code) if credential.require_button else type_code()
 
-    def _code(self, name: str) -> otp_store.Code:
+    def _code(self, name: str) -> otp_store.Computed:
         """Compute the code; an HOTP counter is advanced and saved before anyone sees it."""
         index, credential = otp_store.lookup(self._state, name)
         return self._code_of(index, credential)
 
-    def _code_of(self, index: int, credential: Credential) -> otp_store.Code:
+    def _code_of(self, index: int, credential: Credential) -> otp_store.Computed:
         code = otp_store.compute_code(credential, self.clock.now(), self._last_code)
         if code.advanced is not None:
             self._commit(self._state.replace_at(index, code.advanced))

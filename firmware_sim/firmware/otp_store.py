@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_COUNTER",
-    "Code",
+    "Computed",
     "check_computable",
     "check_typeable",
     "compute_code",
@@ -174,7 +174,7 @@ def list_page(state: KeyState, start: int) -> OtpListResponse:
     return OtpListResponse(total=len(ordered), entries=tuple(entries))
 
 
-class Code(Record):
+class Computed(Record):
     """A computed code; ``advanced`` is the credential to store (HOTP) or None (TOTP)."""
 
     code: str
@@ -202,7 +202,9 @@ def check_computable(credential: Credential, now: float | None) -> None:
         )
 
 
-def compute_code(credential: Credential, now: float | None, previous: Code | None = None) -> Code:
+def compute_code(
+    credential: Credential, now: float | None, previous: Computed | None = None
+) -> Computed:
     """The credential's current code (TOTP at ``now``, HOTP at its stored counter).
 
     ``previous`` is a TOTP code computed before; when it is of this very credential (the same
@@ -218,11 +220,11 @@ def compute_code(credential: Credential, now: float | None, previous: Code | Non
         algorithm = credential.algorithm
         code = hotp(credential.secret, step, credential.digits, algorithm)
         valid_until = min((step + 1) * credential.period, U64_MAX)
-        return Code(code, valid_until, source=credential, step=step)
+        return Computed(code, valid_until, source=credential, step=step)
     counter = credential.counter
     code = hotp(credential.secret, counter, credential.digits, credential.algorithm)
     advanced = dataclasses.replace(credential, counter=counter + 1)
-    return Code(code, counter=counter, advanced=advanced)
+    return Computed(code, counter=counter, advanced=advanced)
 
 
 def encode_text(text: str, layout: Layout) -> list[bytes]:
