@@ -29,7 +29,15 @@ from firmware_sim.state import Credential, KeyState, PairedHost, PinRecord
 from keybridge.errors import KeybridgeError
 from keybridge.protocol.constants import HashAlgorithm, OtpKind
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "Base64Secrets", "Flash", "FlashError", "SecretCodec"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "Base64Secrets",
+    "Flash",
+    "FlashError",
+    "SecretCodec",
+    "temporary_path",
+]
 
 MAGIC = b"KBKEY"
 FORMAT_VERSION = 1
@@ -234,10 +242,17 @@ def _typed(value: Any, kind: type[_T]) -> _T:
     return value
 
 
+def temporary_path(path: Path) -> Path:
+    """Where a save of ``path`` writes before its rename.
+
+    A fixed name: a write cut short by a power loss leaves at most one stale file, which the
+    next save truncates and reuses.
+    """
+    return path.with_name(f".{path.name}.tmp")
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    # A fixed temporary name: a write cut short by a power loss leaves at most one stale file,
-    # which the next save truncates and reuses.
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temporary_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         view = memoryview(data)

@@ -18,7 +18,7 @@ from keybridge.errors import KeybridgeError
 from keybridge.protocol.constants import MessageType
 from keybridge.protocol.framing import FrameDecoder, encode_frame
 
-__all__ = ["Device", "FramedPort"]
+__all__ = ["Device", "FramedPort", "Port"]
 
 log = logging.getLogger("firmware_sim.link")
 
@@ -37,6 +37,25 @@ class Device(Protocol):
     def handle(self, message: bytes) -> list[bytes]: ...
 
     def poll(self) -> list[bytes]: ...
+
+
+class Port(Protocol):
+    """What a link serves a host through: a :class:`FramedPort`, or a decorator of one."""
+
+    name: str
+
+    @property
+    def device(self) -> Device: ...
+
+    def connect(self, write: Callable[[bytes], None]) -> None: ...
+
+    def disconnect(self) -> None: ...
+
+    def feed(self, data: bytes) -> None: ...
+
+    def poke(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class FramedPort:
@@ -130,7 +149,7 @@ class FramedPort:
                 log.exception("%s: the firmware produced an unframeable reply", self.name)
                 continue
             if self._write is None:
-                log.info("%s: no host attached; dropped a %d-byte reply", self.name, len(reply))
+                log.debug("%s: no host attached; dropped a %d-byte reply", self.name, len(reply))
                 continue
             self.frames_out += 1
             self._write(frame)
