@@ -33,9 +33,11 @@ def run_pytest(directory: Path, env: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
-def test_the_qa_guide_example_passes_as_written(tmp_path: Path) -> None:
-    match = re.search(r"<!-- qa-example -->\n```python\n(.*?)```", QA_DOC.read_text(), re.S)
-    assert match, "docs/qa.md lost its marked example"
+@pytest.mark.parametrize(("marker", "tests"), [("qa-example", 5), ("qa-faults-example", 3)])
+def test_the_qa_guide_examples_pass_as_written(tmp_path: Path, marker: str, tests: int) -> None:
+    pattern = rf"<!-- {marker} -->\n```python\n(.*?)```"
+    match = re.search(pattern, QA_DOC.read_text(), re.S)
+    assert match, f"docs/qa.md lost its example marked {marker}"
     (tmp_path / "test_my_key.py").write_text(match[1])
     env = {k: v for k, v in os.environ.items() if k != DEVICE_ENV}
     result = subprocess.run(
@@ -47,7 +49,7 @@ def test_the_qa_guide_example_passes_as_written(tmp_path: Path) -> None:
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"\b5 passed\b", result.stdout), result.stdout
+    assert re.search(rf"\b{tests} passed\b", result.stdout), result.stdout
 
 
 async def test_sim_key_is_connected_with_its_clock_set(sim_key: SimKey) -> None:
