@@ -287,9 +287,10 @@ def _cut_power() -> None:
 class PowerCutFlash(Flash):
     """A state file whose write after ``writes`` good ones is cut by killing the process.
 
-    The cut lands at a random point of the atomic write: after any number of bytes of the
-    temporary file, or after the rename (the new state is stored, the answer never leaves).
-    Either way the state file holds the old state or the new one.
+    The cut lands at a random point of the atomic write: half the time within the temporary
+    file, a quarter once it is whole but before the rename, a quarter after the rename (the
+    new state is stored, the answer never leaves). Either way the state file holds the old
+    state or the new one.
     """
 
     def __init__(
@@ -312,14 +313,15 @@ class PowerCutFlash(Flash):
             super().save(state)
             return
         image = self.encode(state)
-        written = self._rng.randint(0, len(image) + 1)
-        if written > len(image):
+        point = self._rng.random()  # where in the write the power goes
+        if point < 0.25:
             super().save(state)
             log.warning("power cut after a flash write, before the key answered (fault)")
         else:
+            written = len(image) if point < 0.5 else self._rng.randrange(len(image))
             _write_prefix(temporary_path(self.path), image[:written])
             log.warning(
-                "power cut during a flash write: %d of %d bytes written (fault)",
+                "power cut during a flash write: %d of %d bytes written, not renamed (fault)",
                 written,
                 len(image),
             )
