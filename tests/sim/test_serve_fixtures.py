@@ -14,7 +14,8 @@ import pytest
 
 from firmware_sim.pytest_plugin import DEVICE_ENV, SimKey
 from firmware_sim.simulator import Simulator
-from keybridge.protocol.status import ButtonError, ClockError
+from keybridge.errors import InvalidInputError
+from keybridge.protocol.status import AccessDeniedError, ButtonError, ClockError
 
 QA_DOC = Path(__file__).parents[2] / "docs" / "qa.md"
 
@@ -136,3 +137,23 @@ def test_simulators_left_running_are_stopped_at_interpreter_exit() -> None:
     pid = int(result.stdout)
     with pytest.raises(ProcessLookupError):  # stopped and reaped, not left behind
         os.kill(pid, 0)
+
+
+async def test_sim_key_faults_retries_get_through_and_a_replay_ends_the_session(
+    sim_key: SimKey,
+) -> None:
+    sim_key.clock.set_fixed(59)
+    await sim_key.session.otp_put("rfc", b"12345678901234567890", digits=8)
+    sim_key.session.channel.timeout = 0.1
+    sim_key.session.channel.retries = 6
+    sim_key.set_faults("drop=0.15,corrupt=0.05,delay=0.1:20ms,seed=5")
+    for _ in range(30):
+        assert (await sim_key.session.otp_calculate("rfc")).code == "94287082"
+    faulty = sim_key._faulty
+    assert faulty is not None and faulty.sent.dropped + faulty.received.dropped > 0
+    sim_key.set_faults("duplicate=1@in")  # every request arrives twice: a replay
+    with pytest.raises(AccessDeniedError, match="closed the encrypted session"):
+        for _ in range(3):
+            await sim_key.session.otp_calculate("rfc")
+    with pytest.raises(InvalidInputError, match="make_simulator"):
+        sim_key.set_faults("power-cut-after-writes=1")
