@@ -90,12 +90,19 @@ def run_round(path: Path, start: int, rng: random.Random, how: str) -> tuple[lis
                 seen.append(process.stdout.readline())
             time.sleep(rng.uniform(0.0, 0.1))
             process.send_signal(signal.SIGKILL)
-        out, err = process.communicate(timeout=10)
-        out = b"".join(seen) + out
+        # Read on through the same buffered reader: readline() may have buffered ACK lines
+        # that communicate(), reading the raw descriptor, would never see.
+        out = b"".join(seen) + process.stdout.read()
+        assert process.stderr is not None
+        err = process.stderr.read()  # a few lines at most: the pipe cannot fill
+        process.wait(timeout=10)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        process.stdout.close()
+        if process.stderr is not None:
+            process.stderr.close()
     lines = out.decode("ascii", "replace").splitlines()
     killed = process.returncode == -signal.SIGKILL
     assert killed or "DONE" in lines, err.decode()
