@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -33,9 +35,7 @@ RFC_CODE_AT_59 = "94287082"  # RFC 6238, SHA-1, 8 digits, T = 59
         ([sys.executable, "-m", "keybridge.cli.main", "sim", "serve"], "lose=0.1", "unknown"),
     ],
 )
-def test_a_bad_spec_is_one_line_and_status_2(
-    command: list[str], spec: str, message: str
-) -> None:
+def test_a_bad_spec_is_one_line_and_status_2(command: list[str], spec: str, message: str) -> None:
     result = subprocess.run(
         [*command, "--faults", spec], capture_output=True, text=True, timeout=30
     )
@@ -56,6 +56,7 @@ async def test_calls_over_a_corrupting_link_are_right_or_fail_clearly(
         faults="drop=0.03,corrupt=0.03,duplicate=0.03,delay=0.02:50ms,corrupt-byte=0.0005,seed=11",
     )
     right = failed = reconnects = 0
+    kinds: Counter[str] = Counter()
     started = time.monotonic()
     while right + failed < calls:
         async with KeySession.connect(sim.url, timeout=0.25, retries=4) as key:
@@ -66,6 +67,7 @@ async def test_calls_over_a_corrupting_link_are_right_or_fail_clearly(
                     code = await key.otp_calculate("rfc")
                 except KeybridgeError as exc:  # a clear error: the session may be gone
                     failed += 1
+                    kinds[type(exc).__name__] += 1
                     assert str(exc) and "\n" not in str(exc)
                     break
                 assert code.code == RFC_CODE_AT_59  # never a wrong code
@@ -73,7 +75,8 @@ async def test_calls_over_a_corrupting_link_are_right_or_fail_clearly(
         reconnects += 1
     assert right >= calls * 0.8, (right, failed)
     print(
-        f"{calls} calls over a faulty link: {right} right, {failed} clear errors, 0 wrong, "
+        f"{calls} calls over a faulty link: {right} right, {failed} clear errors "
+        f"({dict(kinds)}), 0 wrong, "
         f"{reconnects - 1} reconnects, {time.monotonic() - started:.1f} s"
     )
 
@@ -91,6 +94,16 @@ async def test_disconnect_after_n_frames_hangs_up_and_serves_the_next_connection
                     calls += 1
                     assert calls < 10, "the key never hung up"
             assert calls >= 1
+
+
+async def test_disconnect_after_n_frames_unplugs_a_pty(make_simulator: MakeSimulator) -> None:
+    sim = make_simulator(faults="disconnect-after=5")
+    with pytest.raises(KeybridgeError):
+        async with KeySession.connect(sim.url, timeout=0.3, retries=1) as key:
+            for _ in range(10):
+                await key.ping(b"x")
+    assert sim.running  # the process lives on; its key is unplugged
+    assert not Path(sim.url).exists()
 
 
 async def test_a_power_cut_mid_write_keeps_the_old_or_the_new_state(
