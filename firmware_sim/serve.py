@@ -395,7 +395,11 @@ def configure_logging(verbosity: int) -> None:
     from firmware_sim.links.log_handler import NonBlockingHandler
 
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = NonBlockingHandler(sys.stderr.fileno())
+    handler: logging.Handler
+    try:
+        handler = NonBlockingHandler(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: no descriptor
+        handler = logging.StreamHandler(sys.stderr)  # a stream in memory never blocks
     handler.setFormatter(logging.Formatter("firmware_sim: %(message)s"))
     root = logging.getLogger("firmware_sim")
     root.addHandler(handler)
