@@ -226,6 +226,20 @@ def make_firmware(options: ServeOptions, state: Path) -> Device:
     return Firmware(flash, KeyClock.parse(options.clock), Button.parse(options.button))
 
 
+def seeded(options: ServeOptions) -> ServeOptions:
+    """``options`` with a seed in its faults (picked now if none was given, and logged, so a
+    run can be replayed)."""
+    if not options.faults:
+        return options
+    import dataclasses
+
+    from firmware_sim.links.faults import with_seed
+
+    faults = with_seed(options.faults)
+    log.info("faults: %s", faults)
+    return dataclasses.replace(options, faults=faults)
+
+
 def _make_private_dir() -> Path:
     """A new directory only we can use, as ``tempfile.mkdtemp`` makes (whose import pulls in
     shutil, random and the compression modules: ~7 ms of the cold start)."""
@@ -248,14 +262,7 @@ class KeyServer:
         *,
         make_device: Callable[[ServeOptions, Path], Device] = make_firmware,
     ) -> None:
-        if options.faults:
-            import dataclasses
-
-            from firmware_sim.links.faults import with_seed
-
-            options = dataclasses.replace(options, faults=with_seed(options.faults))
-            log.info("faults: %s", options.faults)
-        self.options = options
+        self.options = options = seeded(options)
         self.reactor = Reactor()
         self._make_device = make_device
         self._tempdir: Path | None = None
@@ -366,7 +373,7 @@ def serve(options: ServeOptions, *, stdout: TextIO | None = None) -> int:
     if options.link.startswith("ble"):
         from firmware_sim.links.ble_serving import serve_ble_keys
 
-        return serve_ble_keys(options, make_firmware, stdout=out)
+        return serve_ble_keys(seeded(options), make_firmware, stdout=out)
     server = KeyServer(options)
     try:
         urls = server.start()

@@ -15,6 +15,7 @@ from firmware_sim.links.fault_spec import FaultSpec, StreamFaults, parse_faults
 from firmware_sim.links.faults import FaultyPort, FaultyStream, PowerCutFlash, with_seed
 from firmware_sim.links.log_handler import NonBlockingHandler
 from firmware_sim.links.reactor import Reactor
+from firmware_sim.serve import ServeOptions, parse_args, seeded
 from firmware_sim.state import Credential, KeyState
 from keybridge.errors import InvalidInputError
 from keybridge.protocol.framing import FrameDecoder, encode_frame
@@ -236,3 +237,16 @@ def test_the_log_drops_and_counts_lines_instead_of_blocking() -> None:
         os.close(write)
     assert text.startswith(f"firmware_sim: {handler.dropped_total} log lines dropped")
     assert handler.dropped == 0
+
+
+def test_serve_takes_faults_and_refuses_link_faults_on_ble(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert parse_args(["--faults", "drop=0.1,seed=2"]).faults == "drop=0.1,seed=2"
+    assert parse_args(["--link", "ble-virtual", "--faults", "power-cut-after-writes=2"]).faults
+    with pytest.raises(SystemExit) as info:
+        parse_args(["--link", "ble-virtual", "--faults", "drop=0.1"])
+    assert info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "pty and tcp" in line
+    assert parse_faults(seeded(ServeOptions(faults="drop=0.1")).faults).seed is not None
