@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from firmware_sim.links.device import Device
+from firmware_sim.links.device import Device, Port
 from firmware_sim.links.framed_port import FramedPort
 from firmware_sim.links.reactor import Reactor
 from firmware_sim.state_files import make_private_dir, state_paths
@@ -58,6 +58,8 @@ class ServeOptions(Record):
     """-1 quiet (warnings), 0 info, 1 debug with hex dumps of every frame."""
     announce: bool = True
     """Announce the keys for device discovery (``keybridge devices``) while serving."""
+    faults: str = ""
+    """A ``--faults`` SPEC (see ``links.fault_spec``); empty: a faultless key."""
 
 
 def parse_link(spec: str) -> tuple[str, str, int]:
@@ -91,7 +93,7 @@ def parse_link(spec: str) -> tuple[str, str, int]:
 PROG = "python -m firmware_sim serve"
 USAGE = f"""usage: {PROG} [--link pty|tcp:HOST:PORT|ble-virtual|ble:TRANSPORT] [--state FILE]
     [--clock real|fixed:UNIX|offset:SECONDS] [--button auto|deny|manual|scripted:STEPS]
-    [--keys N] [-v | -q] [--no-announce]
+    [--keys N] [--faults SPEC] [-v | -q] [--no-announce]
 
 Serve simulated keys; prints 'READY <device URL>' on stdout per key once it accepts connections.
 
@@ -106,12 +108,14 @@ Serve simulated keys; prints 'READY <device URL>' on stdout per key once it acce
   --button SPEC         auto (default), deny, manual (SIGUSR1 presses, SIGUSR2 declines)
                         or scripted:press,deny,timeout
   --keys N              serve N independent keys (N ptys or ports, one READY line each)
-  -v, --verbose         log every frame in hex
+  --faults SPEC         inject faults, e.g. drop=0.05,corrupt=0.01@in,delay=0.01:200ms,
+                        duplicate=0.02,disconnect-after=40,power-cut-after-writes=3,seed=7
+  -v, --verbose         log every connection and every frame in hex
   -q, --quiet           log warnings only
   --no-announce         do not list the keys in device discovery (keybridge devices)
 """
 
-_VALUED = ("--link", "--state", "--clock", "--button", "--keys")
+_VALUED = ("--link", "--state", "--clock", "--button", "--keys", "--faults")
 _FLAGS = {"-v": "--verbose", "--verbose": "--verbose", "-q": "--quiet", "--quiet": "--quiet"}
 
 
@@ -165,6 +169,19 @@ def parse_args(argv: Sequence[str]) -> ServeOptions:
         _usage_error(f"--keys {keys} from port {port} runs past port 65535")
     if "--verbose" in values and "--quiet" in values:
         _usage_error("--verbose and --quiet exclude each other")
+    faults = values.get("--faults", "")
+    if faults:
+        from firmware_sim.links.fault_spec import parse_faults
+
+        try:
+            spec = parse_faults(faults)
+        except InvalidInputError as exc:
+            _usage_error(str(exc))
+        if spec.link_faults and link not in ("pty", "tcp"):
+            _usage_error(
+                "--faults: link faults work on pty and tcp links; on BLE, only "
+                "power-cut-after-writes"
+            )
     state = values.get("--state")
     return ServeOptions(
         link=link,
@@ -176,6 +193,7 @@ def parse_args(argv: Sequence[str]) -> ServeOptions:
         keys=keys,
         verbosity=1 if "--verbose" in values else -1 if "--quiet" in values else 0,
         announce="--no-announce" not in values,
+        faults=faults,
     )
 
 
@@ -195,9 +213,27 @@ def make_firmware(options: ServeOptions, state: Path) -> Device:
     from firmware_sim.firmware.device_key import encrypted_flash
 
     # Secrets are sealed under a device key in STATE.devkey, kept apart from the state file.
-    return Firmware(
-        encrypted_flash(state), KeyClock.parse(options.clock), Button.parse(options.button)
-    )
+    if options.faults:
+        from firmware_sim.links.faults import faulty_flash
+
+        flash = faulty_flash(state, options.faults)
+    else:
+        flash = encrypted_flash(state)
+    return Firmware(flash, KeyClock.parse(options.clock), Button.parse(options.button))
+
+
+def seeded(options: ServeOptions) -> ServeOptions:
+    """``options`` with a seed in its faults (picked now if none was given, and logged, so a
+    run can be replayed)."""
+    if not options.faults:
+        return options
+    import dataclasses
+
+    from firmware_sim.links.faults import with_seed
+
+    faults = with_seed(options.faults)
+    log.info("faults: %s", faults)
+    return dataclasses.replace(options, faults=faults)
 
 
 class KeyServer:
@@ -209,11 +245,11 @@ class KeyServer:
         *,
         make_device: Callable[[ServeOptions, Path], Device] = make_firmware,
     ) -> None:
-        self.options = options
+        self.options = options = seeded(options)
         self.reactor = Reactor()
         self._make_device = make_device
         self._tempdir: Path | None = None
-        self.ports: list[FramedPort] = []
+        self.ports: list[Port] = []
         self.links: list[PtyLink | TcpLink] = []
         self.urls: list[str] = []
         self._announcements: list[Path] = []
@@ -227,7 +263,12 @@ class KeyServer:
         try:
             for index, path in enumerate(state_paths(base, self.options.keys), start=1):
                 device = self._make_device(self.options, path)
-                port = FramedPort(device, self.reactor, name=f"key {index}")
+                port: Port = FramedPort(device, self.reactor, name=f"key {index}")
+                faulty = None
+                if self.options.faults:
+                    from firmware_sim.links.faults import faulty_port
+
+                    port = faulty = faulty_port(port, self.reactor, self.options.faults)
                 link: PtyLink | TcpLink
                 if self.options.link == "pty":
                     from firmware_sim.links.pty import PtyLink
@@ -238,6 +279,8 @@ class KeyServer:
 
                     tcp_port = self.options.port + index - 1 if self.options.port else 0
                     link = TcpLink(port, self.reactor, self.options.host, tcp_port)
+                if faulty is not None:
+                    faulty.on_hang_up = link.hang_up
                 self.ports.append(port)
                 self.links.append(link)
                 url = link.open()
@@ -313,7 +356,7 @@ def serve(options: ServeOptions, *, stdout: TextIO | None = None) -> int:
     if options.link.startswith("ble"):
         from firmware_sim.links.ble_keys import serve_ble_keys
 
-        return serve_ble_keys(options, make_firmware, stdout=out)
+        return serve_ble_keys(seeded(options), make_firmware, stdout=out)
     server = KeyServer(options)
     try:
         urls = server.start()
@@ -338,8 +381,15 @@ def serve(options: ServeOptions, *, stdout: TextIO | None = None) -> int:
 
 
 def configure_logging(verbosity: int) -> None:
+    """Log to stderr without ever waiting for it (lines are dropped and counted instead)."""
+    from firmware_sim.links.log_handler import NonBlockingHandler
+
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
+    try:
+        handler = NonBlockingHandler(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: no descriptor
+        handler = logging.StreamHandler(sys.stderr)  # a stream in memory never blocks
     handler.setFormatter(logging.Formatter("firmware_sim: %(message)s"))
     root = logging.getLogger("firmware_sim")
     root.addHandler(handler)

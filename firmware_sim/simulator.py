@@ -51,6 +51,7 @@ class Simulator:
         button: str = "auto",
         keys: int = 1,
         announce: bool = False,
+        faults: str = "",
         extra_args: Sequence[str] = (),
         python: str = sys.executable,
         env: dict[str, str] | None = None,
@@ -63,6 +64,8 @@ class Simulator:
         self.keys = keys
         self.announce = announce
         """Announce the keys to device discovery; off by default so test keys stay private."""
+        self.faults = faults
+        """A ``--faults`` SPEC (``drop=0.05,seed=7``; see docs/qa.md); empty: no faults."""
         self.extra_args = list(extra_args)
         self.python = python
         self.env = env
@@ -79,6 +82,8 @@ class Simulator:
         if self.state is not None:
             args += ["--state", str(self.state)]
         args += ["--clock", self.clock, "--button", self.button, "--keys", str(self.keys)]
+        if self.faults:
+            args += ["--faults", self.faults]
         if not self.announce:
             args.append("--no-announce")
         return args + self.extra_args

@@ -9,7 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["temporary_path", "write_atomically"]
+
+
+def temporary_path(path: Path, *, per_process_temp: bool = False) -> Path:
+    """Where :func:`write_atomically` writes ``path``'s new content before its rename."""
+    suffix = f".{os.getpid()}.tmp" if per_process_temp else ".tmp"
+    return path.with_name(f".{path.name}{suffix}")
 
 
 def write_atomically(path: Path, data: bytes, *, per_process_temp: bool = False) -> None:
@@ -21,8 +27,7 @@ def write_atomically(path: Path, data: bytes, *, per_process_temp: bool = False)
     next write truncates and reuses; ``per_process_temp`` adds the process id, for a file that
     several processes may write at once (the last rename wins, whole).
     """
-    suffix = f".{os.getpid()}.tmp" if per_process_temp else ".tmp"
-    tmp = path.with_name(f".{path.name}{suffix}")
+    tmp = temporary_path(path, per_process_temp=per_process_temp)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         if hasattr(os, "fchmod"):  # also when a stale temporary file had other bits

@@ -1,4 +1,5 @@
-"""Suite-wide options: tests marked ``device`` need real hardware and run only when asked."""
+"""Suite-wide options: tests marked ``device`` need real hardware and run only when asked;
+``--reliability-long`` runs the reliability tests at their long size (docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run tests marked 'device' (they need a real key, BLE adapter or USB dongle)",
     )
+    parser.addoption(
+        "--reliability-long",
+        action="store_true",
+        default=False,
+        help="run the reliability tests at their long size (minutes; see docs/reliability.md)",
+    )
+
+
+@pytest.fixture
+def reliability_long(request: pytest.FixtureRequest) -> bool:
+    """Whether the reliability tests run long (``--reliability-long``) or short (CI)."""
+    return bool(request.config.getoption("--reliability-long"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,4 +1,4 @@
-"""What every link serves, and how often it polls it.
+"""What every link serves, how a byte-stream link reaches it, and how often it polls it.
 
 Shared by the byte-stream links (:mod:`firmware_sim.links.framed_port`), the in-memory
 transport and the BLE peripheral, so each serves the same :class:`Device` on the same rhythm.
@@ -6,9 +6,10 @@ transport and the BLE peripheral, so each serves the same :class:`Device` on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["FAST_POLL_S", "IDLE_POLL_S", "Device"]
+__all__ = ["FAST_POLL_S", "IDLE_POLL_S", "Device", "Port"]
 
 FAST_POLL_S = 0.05
 """Poll interval while a request waits: completes it soon after a button event or timeout."""
@@ -23,3 +24,22 @@ class Device(Protocol):
     def handle(self, message: bytes) -> list[bytes]: ...
 
     def poll(self) -> list[bytes]: ...
+
+
+class Port(Protocol):
+    """What a link serves a host through: a :class:`FramedPort`, or a decorator of one."""
+
+    name: str
+
+    @property
+    def device(self) -> Device: ...
+
+    def connect(self, write: Callable[[bytes], None]) -> None: ...
+
+    def disconnect(self) -> None: ...
+
+    def feed(self, data: bytes) -> None: ...
+
+    def poke(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -117,7 +117,7 @@ class FramedPort:
                 log.exception("%s: the firmware produced an unframeable reply", self.name)
                 continue
             if self._write is None:
-                log.info("%s: no host attached; dropped a %d-byte reply", self.name, len(reply))
+                log.debug("%s: no host attached; dropped a %d-byte reply", self.name, len(reply))
                 continue
             self.frames_out += 1
             self._write(frame)

@@ -14,7 +14,7 @@ import logging
 import os
 import tty
 
-from firmware_sim.links.framed_port import FramedPort
+from firmware_sim.links.device import Port
 from firmware_sim.links.reactor import Reactor
 from firmware_sim.links.stream import BufferedWriter
 
@@ -29,7 +29,7 @@ _EIO_RETRY_S = 0.1
 class PtyLink:
     """One key on one pty; :attr:`url` is the slave device path (``/dev/pts/N``)."""
 
-    def __init__(self, port: FramedPort, reactor: Reactor) -> None:
+    def __init__(self, port: Port, reactor: Reactor) -> None:
         self.port = port
         self._reactor = reactor
         self._master = -1
@@ -64,6 +64,11 @@ class PtyLink:
         for fd in (self._master, self._slave):
             os.close(fd)
         self._master = self._slave = -1
+
+    def hang_up(self) -> None:
+        """Go away, as an unplugged USB key: the device path and its host's descriptor die."""
+        log.info("%s: the pty is closed (unplugged)", self.port.name)
+        self.close()
 
     def _readable(self) -> None:
         try:

@@ -11,7 +11,7 @@ import logging
 import socket
 from collections import deque
 
-from firmware_sim.links.framed_port import FramedPort
+from firmware_sim.links.device import Port
 from firmware_sim.links.reactor import Reactor
 from firmware_sim.links.stream import BufferedWriter
 
@@ -30,7 +30,7 @@ def format_url(host: str, port: int) -> str:
 class TcpLink:
     """One key on one listening TCP port; :attr:`url` shows the bound port (``0`` picks one)."""
 
-    def __init__(self, port: FramedPort, reactor: Reactor, host: str, tcp_port: int) -> None:
+    def __init__(self, port: Port, reactor: Reactor, host: str, tcp_port: int) -> None:
         self.port = port
         self._reactor = reactor
         self._host = host
@@ -68,6 +68,10 @@ class TcpLink:
             self._server = None
         self.port.close()
 
+    def hang_up(self) -> None:
+        """Close the current client's connection (the next waiting client is served)."""
+        self._disconnected()
+
     def _accept(self) -> None:
         assert self._server is not None
         try:
@@ -79,7 +83,9 @@ class TcpLink:
         if self._client is None:
             self._serve(client)
         else:
-            log.info("%s: a client is connected; %s waits for it to leave", self.port.name, address)
+            log.debug(
+                "%s: a client is connected; %s waits for it to leave", self.port.name, address
+            )
             self._waiting.append(client)
 
     def _serve(self, client: socket.socket) -> None:
@@ -93,7 +99,7 @@ class TcpLink:
         )
         self.port.connect(self._writer.write)
         self._reactor.add_reader(client.fileno(), self._readable)
-        log.info("%s: client connected", self.port.name)
+        log.debug("%s: client connected", self.port.name)
 
     def _readable(self) -> None:
         if self._client is None:
@@ -103,7 +109,7 @@ class TcpLink:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            log.info("%s: client connection failed: %s", self.port.name, exc)
+            log.debug("%s: client connection failed: %s", self.port.name, exc)
             data = b""
         if data:
             self.port.feed(data)
@@ -113,7 +119,7 @@ class TcpLink:
     def _disconnected(self) -> None:
         if self._client is None:
             return
-        log.info("%s: client disconnected", self.port.name)
+        log.debug("%s: client disconnected", self.port.name)
         self._drop_client()
         if self._waiting:
             self._serve(self._waiting.popleft())

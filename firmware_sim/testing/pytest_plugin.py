@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from firmware_sim.firmware.button import Button
     from firmware_sim.firmware.clock import KeyClock
     from firmware_sim.firmware.core import Firmware
+    from firmware_sim.links.faulty_transport import FaultyTransport
     from firmware_sim.links.memory import MemoryTransport
     from firmware_sim.simulator import Simulator
     from keybridge.session import KeySession
@@ -120,12 +121,14 @@ class SimKey:
         firmware: Firmware | None = None,
         clock: ClockControl | None = None,
         transport: MemoryTransport | None = None,
+        faulty: FaultyTransport | None = None,
     ) -> None:
         self.session = session
         self.url = url
         self._firmware = firmware
         self._clock = clock
         self._transport = transport
+        self._faulty = faulty
 
     @property
     def simulated(self) -> bool:
@@ -160,6 +163,14 @@ class SimKey:
         assert self._transport is not None
         return self._transport
 
+    def set_faults(self, spec: str) -> None:
+        """Faults on the in-process link from now on: ``"drop=0.1,duplicate=0.05@out,seed=3"``
+        (drop, corrupt, duplicate, delay, seed; ``""`` for none). See docs/qa.md."""
+        if self._faulty is None:
+            _skip_external("fault injection")
+        assert self._faulty is not None
+        self._faulty.set_faults(spec)
+
     def press(self) -> bool:
         """Press the button now; False if no request waited for it."""
         pressed = self.button.press()
@@ -188,16 +199,23 @@ async def sim_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     from firmware_sim.firmware.button import Button
     from firmware_sim.firmware.core import Firmware
     from firmware_sim.firmware.flash import Flash
+    from firmware_sim.links.faulty_transport import FaultyTransport
     from firmware_sim.links.memory import MemoryTransport
 
     clock = ClockControl()
     firmware = Firmware(Flash.memory(), clock.clock, Button("auto"))
     transport = MemoryTransport(firmware)
+    faulty = FaultyTransport(transport)  # faultless until the test calls sim_key.set_faults
     await transport.open()
     try:
-        session = await _paired_session(await KeySession.attach(transport))
+        session = await _paired_session(await KeySession.attach(faulty))
         yield SimKey(
-            session, url=transport.description, firmware=firmware, clock=clock, transport=transport
+            session,
+            url=transport.description,
+            firmware=firmware,
+            clock=clock,
+            transport=transport,
+            faulty=faulty,
         )
     finally:
         await transport.close()

@@ -14,8 +14,9 @@ import pytest
 
 from firmware_sim.simulator import Simulator
 from firmware_sim.testing.pytest_plugin import DEVICE_ENV, SimKey
+from keybridge.errors import InvalidInputError
 from keybridge.otp.credential import Credential
-from keybridge.protocol.status import ButtonError, ClockError
+from keybridge.protocol.status import AccessDeniedError, ButtonError, ClockError
 
 QA_DOC = Path(__file__).parents[2] / "docs" / "qa.md"
 
@@ -34,9 +35,11 @@ def run_pytest(directory: Path, env: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
-def test_the_qa_guide_example_passes_as_written(tmp_path: Path) -> None:
-    match = re.search(r"<!-- qa-example -->\n```python\n(.*?)```", QA_DOC.read_text(), re.S)
-    assert match, "docs/qa.md lost its marked example"
+@pytest.mark.parametrize(("marker", "tests"), [("qa-example", 5), ("qa-faults-example", 3)])
+def test_the_qa_guide_examples_pass_as_written(tmp_path: Path, marker: str, tests: int) -> None:
+    pattern = rf"<!-- {marker} -->\n```python\n(.*?)```"
+    match = re.search(pattern, QA_DOC.read_text(), re.S)
+    assert match, f"docs/qa.md lost its example marked {marker}"
     (tmp_path / "test_my_key.py").write_text(match[1])
     env = {k: v for k, v in os.environ.items() if k != DEVICE_ENV}
     result = subprocess.run(
@@ -48,7 +51,7 @@ def test_the_qa_guide_example_passes_as_written(tmp_path: Path) -> None:
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"\b5 passed\b", result.stdout), result.stdout
+    assert re.search(rf"\b{tests} passed\b", result.stdout), result.stdout
 
 
 async def test_sim_key_is_connected_with_its_clock_set(sim_key: SimKey) -> None:
@@ -139,3 +142,23 @@ def test_simulators_left_running_are_stopped_at_interpreter_exit() -> None:
     pid = int(result.stdout)
     with pytest.raises(ProcessLookupError):  # stopped and reaped, not left behind
         os.kill(pid, 0)
+
+
+async def test_sim_key_faults_retries_get_through_and_a_replay_ends_the_session(
+    sim_key: SimKey,
+) -> None:
+    sim_key.clock.set_fixed(59)
+    await sim_key.session.otp_put(Credential.from_secret(b"12345678901234567890", digits=8), "rfc")
+    sim_key.session.channel.timeout = 0.1
+    sim_key.session.channel.retries = 6
+    sim_key.set_faults("drop=0.15,corrupt=0.05,delay=0.1:20ms,seed=5")
+    for _ in range(30):
+        assert (await sim_key.session.otp_calculate("rfc")).code == "94287082"
+    faulty = sim_key._faulty
+    assert faulty is not None and faulty.sent.dropped + faulty.received.dropped > 0
+    sim_key.set_faults("duplicate=1@in")  # every request arrives twice: a replay
+    with pytest.raises(AccessDeniedError, match="closed the encrypted session"):
+        for _ in range(3):
+            await sim_key.session.otp_calculate("rfc")
+    with pytest.raises(InvalidInputError, match="make_simulator"):
+        sim_key.set_faults("power-cut-after-writes=1")
