@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -204,31 +205,49 @@ def code(name: str) -> None:
 @otp.command("type")
 @click.argument("name")
 @click.option("--enter", is_flag=True, help="Press Enter after the code.")
-@click.option("--layout", help=LAYOUT_HELP + " (default: the credential's)")
+@click.option("--layout", help=LAYOUT_HELP + " (default: the credential's; us for a browser)")
 @click.option(
     "--to",
     "backend",
-    type=click.Choice(["os", "stdout"]),
+    type=click.Choice(["os", "stdout", "browser"]),
     default="os",
     show_default=True,
-    help="Where the keystrokes go: the focused window (os) or this terminal (stdout).",
+    help="Where the keystrokes go: the focused window (os), this terminal (stdout), or the "
+    "focused field of a browser's active page (browser, with --cdp).",
 )
-def type_(name: str, enter: bool, layout: str | None, backend: str) -> None:
+@click.option(
+    "--cdp",
+    metavar="URL",
+    help="With --to browser: the DevTools address of a Chromium started with "
+    "--remote-debugging-port (e.g. http://127.0.0.1:9222).",
+)
+def type_(name: str, enter: bool, layout: str | None, backend: str, cdp: str | None) -> None:
     """Have the key type the current code for NAME."""
     from keybridge.keyboard import SinkBackend, get_backend, get_layout
 
+    if (backend == "browser") != (cdp is not None):
+        raise click.UsageError("--to browser and --cdp URL go together: give both or neither")
+    if backend == "browser" and layout is None:
+        layout = "us"  # the browser types key codes as a US keyboard
     layout = _canonical_layout(layout)
     # With --json, what stdout would show goes into the JSON result instead.
     to_json = backend == "stdout" and settings().as_json
-    sink = SinkBackend() if to_json else get_backend(backend)
 
     async def go() -> Any:
-        async with open_key() as key:
-            typed = await key.otp_type(name, enter=enter, layout=layout)
-        await sink.deliver(typed.reports, get_layout(typed.layout))
-        return typed
+        async with contextlib.AsyncExitStack() as stack:
+            if cdp is not None:
+                # The browser is reached first: an unreachable one costs the key nothing.
+                from keybridge.keyboard.browser import BrowserBackend, open_cdp_page
 
-    typed = run(go())
+                sink: Any = BrowserBackend(await stack.enter_async_context(open_cdp_page(cdp)))
+            else:
+                sink = SinkBackend() if to_json else get_backend(backend)
+            async with open_key() as key:
+                typed = await key.otp_type(name, enter=enter, layout=layout)
+            await sink.deliver(typed.reports, get_layout(typed.layout))
+            return typed, sink
+
+    typed, sink = run(go())
     result = {"name": name, "typed": True, "layout": typed.layout, "keystrokes": len(typed.reports)}
     if isinstance(sink, SinkBackend):
         report({**result, "text": sink.text})
