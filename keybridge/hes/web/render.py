@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -36,6 +37,8 @@ def make_templates() -> Jinja2Templates:
         loader=PackageLoader("keybridge.hes.web", "templates"),
         autoescape=select_autoescape(default=True),
     )
+    # Query values encoded as .NET's UrlEncoder does ('/' -> %2F), not Jinja's urlencode.
+    env.filters["q"] = lambda value: quote(str(value), safe="")
     return Jinja2Templates(env=env)
 
 
