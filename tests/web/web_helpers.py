@@ -70,7 +70,8 @@ def shown_codes(text: str) -> list[str]:
 
 def texts(page: str) -> str:
     """The page's text without tags, whitespace collapsed (for phrase checks)."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    words = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    return re.sub(r" ([.,])", r"\1", words)
 
 
 def make_web(profile: str = "hes") -> Web:
