@@ -50,6 +50,9 @@ CHROMIUM_FLAGS = [
 VIEWPORT = {"width": 900, "height": 720}
 """Pages are drawn 900 px wide: the docs' screenshots are that size."""
 
+ACTION_TIMEOUT_MS = 10_000
+"""A click or fill waits this long for its element (Playwright's default is 30 s)."""
+
 Shot = Callable[[str], Awaitable[None]]
 
 
@@ -115,6 +118,7 @@ _OUTCOMES = pytest.StashKey[dict[str, bool]]()
 async def context(browser: Any) -> AsyncIterator[Any]:
     """A fresh browser context (cookies, storage) for each test."""
     ctx = await browser.new_context(viewport=VIEWPORT, locale="en-US")
+    ctx.set_default_timeout(ACTION_TIMEOUT_MS)
     yield ctx
     await ctx.close()
 
