@@ -19,7 +19,9 @@ and yields its active page, for ``keybridge otp type --to browser --cdp URL``. P
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -35,10 +37,13 @@ from keybridge.keyboard.usage import Modifier, Usage
 
 __all__ = [
     "BROWSER_LAYOUT",
+    "CHROMIUM_ENV",
+    "CHROMIUM_FLAGS",
     "KEY_CODES",
     "MODIFIER_CODES",
     "BrowserBackend",
     "KeyEvent",
+    "find_chromium",
     "key_events",
     "open_cdp_page",
 ]
@@ -74,6 +79,21 @@ MODIFIER_CODES: dict[Modifier, str] = {
 
 # Playwright's US keyboard has no ISO key, and would refuse it halfway through a code.
 _NOT_IN_BROWSER = frozenset({"IntlBackslash"})
+
+CHROMIUM_ENV = "KEYBRIDGE_CHROMIUM"
+"""Names the Chromium executable to launch (default: ``chromium`` on PATH)."""
+
+CHROMIUM_FLAGS = (
+    "--no-sandbox",  # Chromium's sandbox refuses to start as root (containers, CI)
+    # Without these a Chromium with no network keeps trying to reach the internet.
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+"""Flags for a Chromium that keybridge launches (its tests, ``keybridge demo --web``)."""
 
 CDP_TIMEOUT_MS = 5000
 """How long connecting to a browser's DevTools endpoint may take."""
@@ -166,6 +186,15 @@ def _check_browser_types(
     )
 
 
+def find_chromium() -> str | None:
+    """The Chromium to launch: ``$KEYBRIDGE_CHROMIUM`` if executable, else ``chromium`` (or
+    ``chromium-browser``) on PATH; None if there is none (Debian: apt-get install chromium)."""
+    explicit = os.environ.get(CHROMIUM_ENV)
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def _check_cdp_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
@@ -201,9 +230,8 @@ async def open_cdp_page(url: str) -> AsyncIterator[Any]:
         try:
             browser = await playwright.chromium.connect_over_cdp(url, timeout=CDP_TIMEOUT_MS)
         except Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BrowserUnreachableError(
-                f"no browser answers at {url} ({first}): start Chromium with "
+                f"no browser answers at {url} ({_first_line(exc)}): start Chromium with "
                 "--remote-debugging-port=PORT and give --cdp http://127.0.0.1:PORT"
             ) from None
         try:
@@ -211,3 +239,59 @@ async def open_cdp_page(url: str) -> AsyncIterator[Any]:
         finally:
             with suppress(Error):
                 await browser.close()
+
+
+@asynccontextmanager
+async def launch_page(
+    *, show: bool = False, width: int = 900, height: int = 720
+) -> AsyncIterator[Any]:
+    """A new page in a Chromium launched for it (:func:`find_chromium`, :data:`CHROMIUM_FLAGS`),
+    headless unless ``show``. A Playwright failure inside (an element that never came) leaves as
+    :class:`~keybridge.errors.KeyboardBackendError`, its first line kept."""
+    try:
+        from playwright.async_api import Error, async_playwright
+    except ImportError:
+        raise KeyboardBackendError(
+            "driving a browser needs Playwright: pip install 'keybridge[browser]'"
+        ) from None
+    executable = find_chromium()
+    if executable is None:
+        raise KeyboardBackendError(
+            f"no Chromium found: apt-get install chromium (Debian), or set {CHROMIUM_ENV}"
+        )
+    if show and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise KeyboardBackendError(
+            "a browser window needs a display (DISPLAY is not set): run headless, or under xvfb-run"
+        )
+    async with async_playwright() as playwright:
+        try:
+            browser = await playwright.chromium.launch(
+                executable_path=executable, args=list(CHROMIUM_FLAGS), headless=not show
+            )
+            page = await browser.new_page(viewport={"width": width, "height": height})
+        except Error as exc:
+            raise KeyboardBackendError(f"cannot start {executable}: {_first_line(exc)}") from None
+        try:
+            yield page
+        except Error as exc:
+            raise KeyboardBackendError(f"the browser failed: {_first_line(exc)}") from None
+        finally:
+            with suppress(Error):
+                await browser.close()
+
+
+async def completes(wait: Awaitable[object]) -> bool:
+    """True when a Playwright wait (``page.wait_for_selector(...)``, ``wait_for_url``)
+    completes, False when it times out or fails."""
+    from playwright.async_api import Error
+
+    try:
+        await wait
+    except Error:
+        return False
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -18,7 +18,6 @@ with one line saying how to get it; under ``CI=true`` they fail instead.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -28,24 +27,13 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 
+from keybridge.keyboard.browser import CHROMIUM_ENV, CHROMIUM_FLAGS, find_chromium
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 FAILURES = ROOT / "test-results"
 
-CHROMIUM_ENV = "KEYBRIDGE_CHROMIUM"
 SCREENSHOTS_ENV = "KEYBRIDGE_SCREENSHOTS"
-
-CHROMIUM_FLAGS = [
-    "--no-sandbox",  # Chromium's sandbox refuses to start as root (CI runs as root)
-    # No network but loopback here: without these Chromium keeps trying to reach the internet.
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-"""Flags for every Chromium the tests start (also ``keybridge demo --web``)."""
 
 VIEWPORT = {"width": 900, "height": 720}
 """Pages are drawn 900 px wide: the docs' screenshots are that size."""
@@ -54,14 +42,6 @@ ACTION_TIMEOUT_MS = 10_000
 """A click or fill waits this long for its element (Playwright's default is 30 s)."""
 
 Shot = Callable[[str], Awaitable[None]]
-
-
-def chromium_path() -> str | None:
-    """The Chromium executable the tests drive, or None if there is none."""
-    explicit = os.environ.get(CHROMIUM_ENV)
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _unavailable(why: str) -> None:
@@ -75,6 +55,20 @@ def _unavailable(why: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def chromium() -> str:
+    """The Chromium to drive, with Playwright importable; skips (fails under CI) otherwise."""
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        _unavailable("Playwright's Python package")
+    executable = find_chromium()
+    if executable is None:
+        _unavailable("Chromium")
+    assert executable is not None
+    return executable
+
+
+@pytest.fixture(scope="session")
 def devtools_url() -> str:
     """The session browser's DevTools address (as ``--cdp`` takes it)."""
     with socket.socket() as sock:
@@ -84,23 +78,18 @@ def devtools_url() -> str:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser(devtools_url: str) -> AsyncIterator[Any]:
+async def browser(chromium: str, devtools_url: str) -> AsyncIterator[Any]:
     """One headless Chromium for the whole session, also on ``devtools_url``."""
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        _unavailable("Playwright's Python package")
-    executable = chromium_path()
-    if executable is None:
-        _unavailable("Chromium")
+    from playwright.async_api import async_playwright
+
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=executable,
+        launched = await playwright.chromium.launch(
+            executable_path=chromium,
             args=[*CHROMIUM_FLAGS, f"--remote-debugging-port={urlsplit(devtools_url).port}"],
             headless=True,
         )
-        yield chromium
-        await chromium.close()
+        yield launched
+        await launched.close()
 
 
 @pytest.hookimpl(wrapper=True)
