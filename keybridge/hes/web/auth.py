@@ -110,8 +110,14 @@ def sign_out(request: Request) -> None:
 
 
 def start_second_factor(request: Request, token: str, email: str) -> None:
-    """Remember the model's step token (and whose it is) until the second factor is given."""
+    """Remember the model's step token (and whose it is) until the second factor is given.
+
+    The browser is still anonymous, so its anti-forgery token stays (as ASP.NET's, which is
+    bound to the signed-in identity): the code can be posted with the login page's token.
+    """
+    csrf = csrf_token(request)
     _rotate(request)
+    request.session["csrf"] = csrf
     request.session["tfa"] = [token, email]
 
 

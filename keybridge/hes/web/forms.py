@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -75,6 +76,15 @@ async def read_form(request: Request) -> dict[str, str]:
         raise HTTPException(
             400, "The request is not a form post: send application/x-www-form-urlencoded."
         )
+    if content_type.startswith(_FORM_TYPES[0]):
+        # What browsers post: the standard library's parser, a fraction of the general one's cost.
+        pairs = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        if len(pairs) > MAX_FIELDS:
+            raise HTTPException(400, f"The form has more than {MAX_FIELDS} fields.")
+        fields: dict[str, str] = {}
+        for name, value in pairs:
+            fields.setdefault(name, value)
+        return fields
     try:
         form = await request.form(max_files=0, max_fields=MAX_FIELDS)
     except BodyTooLargeError:
@@ -83,7 +93,7 @@ async def read_form(request: Request) -> dict[str, str]:
         raise
     except Exception:  # python-multipart's parse errors have no common base
         raise HTTPException(400, "The form could not be read: send well-formed fields.") from None
-    fields: dict[str, str] = {}
+    fields = {}
     for name, value in form.multi_items():
         if isinstance(value, str):
             fields.setdefault(name, value)

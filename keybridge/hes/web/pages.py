@@ -84,10 +84,10 @@ async def login(request: Request) -> Response:
             errors.add(INVALID_LOGIN)
         else:
             if step.status is LoginStatus.OK:
-                sign_in(request, model(request).user(email).email)
+                sign_in(request, email)  # look-ups ignore case, as Identity's
                 return redirect(local_url(back))
             if step.status is LoginStatus.NEEDS_OTP and step.token:
-                start_second_factor(request, step.token, model(request).user(email).email)
+                start_second_factor(request, step.token, email)
                 query = {"returnUrl": back or "/", "rememberMe": str(remember_me)}
                 return redirect(f"/login-with-2fa?{urlencode(query)}")
             if step.status is LoginStatus.LOCKED:

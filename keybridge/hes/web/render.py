@@ -36,6 +36,7 @@ def make_templates() -> Jinja2Templates:
     env = Environment(
         loader=PackageLoader("keybridge.hes.web", "templates"),
         autoescape=select_autoescape(default=True),
+        auto_reload=False,  # packaged templates do not change: no stat() per render
     )
     # Query values encoded as .NET's UrlEncoder does ('/' -> %2F), not Jinja's urlencode.
     env.filters["q"] = lambda value: quote(str(value), safe="")
