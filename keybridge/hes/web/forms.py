@@ -8,6 +8,7 @@ one line saying why, never a server error.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -81,10 +82,7 @@ async def read_form(request: Request) -> dict[str, str]:
         pairs = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         if len(pairs) > MAX_FIELDS:
             raise HTTPException(400, f"The form has more than {MAX_FIELDS} fields.")
-        fields: dict[str, str] = {}
-        for name, value in pairs:
-            fields.setdefault(name, value)
-        return fields
+        return _first_values(pairs)
     try:
         form = await request.form(max_files=0, max_fields=MAX_FIELDS)
     except BodyTooLargeError:
@@ -93,10 +91,13 @@ async def read_form(request: Request) -> dict[str, str]:
         raise
     except Exception:  # python-multipart's parse errors have no common base
         raise HTTPException(400, "The form could not be read: send well-formed fields.") from None
-    fields = {}
-    for name, value in form.multi_items():
-        if isinstance(value, str):
-            fields.setdefault(name, value)
+    return _first_values((k, v) for k, v in form.multi_items() if isinstance(v, str))
+
+
+def _first_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value)
     return fields
 
 
