@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -232,3 +233,20 @@ def test_home_goes_to_login_or_profile(web: Web) -> None:
     assert web.client.get("/").headers["location"] == "/login"
     sign_in(web)
     assert web.client.get("/").headers["location"] == "/profile"
+
+
+def test_no_password_or_code_reaches_any_log(web: Web, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    key, codes = enrolled_then_signed_out(web)
+    sign_in(web)
+    code = web.code(key)
+    web.post("/login-with-2fa", {"Input.TwoFactorCode": "000000"})
+    web.post("/login-with-2fa", {"Input.TwoFactorCode": code})
+    web.post("/logout", {})
+    sign_in(web)
+    web.post("/login-with-recovery-code", {"Input.RecoveryCode": codes[0]})
+    web.client.post("/api/Identity/Login", json={"email": EMAIL, "password": PASSWORD, "otp": "1"})
+    logged = caplog.text + " ".join(str(r.args) for r in caplog.records)
+    assert caplog.records  # the run did log (so the check below can fail)
+    for secret in (PASSWORD, code, codes[0], key, key.lower()):
+        assert secret not in logged
