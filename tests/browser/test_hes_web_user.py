@@ -179,15 +179,18 @@ async def test_enrol_from_the_qr_then_log_in_with_the_typed_code(
     user: User, hes_server: Any, shot: Any
 ) -> None:
     page, expect = user.page, user.expect
+    await user.open("/login")
+    await expect(page.locator("#Input_Email")).to_be_focused()
+    await shot("hes-web-login")
     await user.sign_in()
     await user.at_profile(enabled=False)
-    await shot("01-profile-2fa-off")
+    await shot("hes-web-profile-2fa-off")
 
     await page.click("#add-otp-app")
     await expect(page.locator("#otp-setup")).to_contain_text("Spaces and casing do not matter.")
     await expect(page.locator("#qrCode svg")).to_be_visible()
     await expect(page.locator("#Input_Code")).to_be_focused()
-    await shot("02-add-otp-app")
+    await shot("hes-web-add-otp-app")
     await user.store(from_qr=True)
     listed = await user.keybridge("otp", "list")
     assert NAME in listed
@@ -197,17 +200,17 @@ async def test_enrol_from_the_qr_then_log_in_with_the_typed_code(
     assert len(set(codes)) == 10
     assert all(re.fullmatch(r"[0-9a-f]{8}", c) for c in codes)
     await expect(page.locator("#otp-verified")).to_contain_text("Put these codes in a safe place.")
-    await shot("03-recovery-codes")
+    await shot("hes-web-recovery-codes")
     assert hes_server.hes.is_2fa_enabled(EMAIL)
 
     await user.sign_out()
     await user.sign_in()
     await user.second_factor_page()
-    await shot("04-login-with-2fa")
+    await shot("hes-web-login-2fa")
     await user.key_types_code()
     await user.at_profile(enabled=True, codes_left=10)
     await expect(page.locator("#nav-profile")).to_have_text(EMAIL)
-    await shot("05-signed-in")
+    await shot("hes-web-profile")
 
 
 async def test_a_recovery_code_logs_in_once(user: User, hes_server: Any, shot: Any) -> None:
@@ -220,7 +223,7 @@ async def test_a_recovery_code_logs_in_once(user: User, hes_server: Any, shot: A
     await user.recovery_login(codes[0])
     await user.error_shown(INVALID_RECOVERY)
     await user.expect(user.page).to_have_url(re.compile(r"/login-with-recovery-code"))
-    await shot("06-recovery-code-refused")
+    await shot("hes-web-recovery-code-refused")
 
 
 async def test_disable_then_enable_again_gives_new_recovery_codes(
@@ -232,7 +235,7 @@ async def test_disable_then_enable_again_gives_new_recovery_codes(
     await user.key_types_code()
     await user.at_profile(enabled=True)  # the typed code's post went through
     await user.confirm("disable-2fa")
-    await shot("07-disable-2fa")
+    await shot("hes-web-disable-2fa")
     await user.page.click("#confirm")
     await user.at_profile(enabled=False)
     assert not hes_server.hes.is_2fa_enabled(EMAIL)
@@ -253,7 +256,7 @@ async def test_reset_needs_the_new_key_confirmed_and_keeps_the_codes(
     await user.key_types_code()
     await user.at_profile(enabled=True)  # the typed code's post went through
     await user.confirm("reset-otp-app")
-    await shot("08-reset-otp-app")
+    await shot("hes-web-reset-otp-app")
     await user.page.click("#confirm")
     # Reset disables 2FA until the new key is confirmed.
     await user.expect(user.page.locator("#Input_Code")).to_be_focused()
@@ -281,13 +284,13 @@ async def test_ten_wrong_codes_lock_the_account(user: User, hes_server: Any, sho
         if attempt < 10:
             await user.error_shown(INVALID_CODE)
             if attempt == 1:
-                await shot("09-invalid-code")
+                await shot("hes-web-invalid-code")
     await user.expect(user.page).to_have_url(re.compile(r"/lockout$"))
     await user.expect(user.page.locator("h1")).to_have_text("Locked out")
     await user.expect(user.page.locator("#lockout-message")).to_have_text(
         "This account has been locked out, please try again later."
     )
-    await shot("10-locked-out")
+    await shot("hes-web-locked-out")
     # Locked: even the right password and the key's code do not get in.
     await user.sign_in()
     await user.expect(user.page).to_have_url(re.compile(r"/lockout$"))
