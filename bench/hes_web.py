@@ -40,7 +40,7 @@ EMAIL = "bench@example.com"
 FAST = "fast@example.com"
 """An account whose password hash has a negligible scrypt cost: the login without the KDF."""
 PASSWORD = "bench password"
-BLOCKS = 7
+BLOCKS = 12
 LOGINS = 15
 CLIENTS = 8
 GOAL = 1.5

@@ -27,7 +27,7 @@ from keybridge.errors import (
 from keybridge.hes.types import LoginStatus
 from keybridge.hes.web.auth import sign_in, sign_out, signed_in_user, start_second_factor
 from keybridge.hes.web.forms import read_json
-from keybridge.hes.web.render import model
+from keybridge.hes.web.render import model, password_login
 
 __all__ = [
     "disable_two_factor",
@@ -100,7 +100,7 @@ async def login(request: Request) -> Response:
     email, password, otp = (_text(fields[n]) for n in ("email", "password", "otp"))
     hes = model(request)
     try:
-        step = hes.login(email or "", password or "")
+        step = await password_login(request, email or "", password or "")
     except InvalidInputError:
         return _error("Unauthorized")
     if step.status is LoginStatus.OK:
@@ -153,7 +153,7 @@ async def login_with_password(request: Request) -> Response:
     email, password = _text(fields["email"]), _text(fields["password"])
     hes = model(request)
     try:
-        step = hes.login(email or "", password or "")
+        step = await password_login(request, email or "", password or "")
     except InvalidInputError:
         return _authorization(code="InvalidLoginAttempt")
     if step.status is LoginStatus.DENIED:

@@ -25,7 +25,7 @@ from keybridge.hes.web.auth import (
     start_second_factor,
 )
 from keybridge.hes.web.forms import local_url, parse_bool, read_form
-from keybridge.hes.web.render import Errors, model, render
+from keybridge.hes.web.render import Errors, model, password_login, render
 
 __all__ = [
     "access_denied",
@@ -79,7 +79,7 @@ async def login(request: Request) -> Response:
         errors.add("The Password field is required.", "Input.Password")
     if not errors:
         try:
-            step = model(request).login(email, password)
+            step = await password_login(request, email, password)
         except InvalidInputError:
             errors.add(INVALID_LOGIN)
         else:

@@ -1,4 +1,5 @@
-"""Templates (packaged with keybridge) and the one way views render them."""
+"""What every view shares: the model, the password step off the event loop, the templates
+(packaged with keybridge) and the one way views render them."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from keybridge.hes.model import Hes
+from keybridge.hes.types import LoginStep
 from keybridge.hes.web.auth import CSRF_FIELD, csrf_token, signed_in_user
 
-__all__ = ["Errors", "make_templates", "model", "render"]
+__all__ = ["Errors", "make_templates", "model", "password_login", "render"]
 
 
 class Errors:
@@ -46,6 +49,11 @@ def make_templates() -> Jinja2Templates:
 def model(request: Request) -> Hes:
     hes: Hes = request.app.state.hes
     return hes
+
+
+async def password_login(request: Request, email: str, password: str) -> LoginStep:
+    """:meth:`Hes.login` in a worker thread: its KDF (~50 ms) must not stall other requests."""
+    return await run_in_threadpool(model(request).login, email, password)
 
 
 def render(
