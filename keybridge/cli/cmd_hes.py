@@ -250,7 +250,11 @@ def serve(
     app = create_app(model, https=tls_cert is not None)
     config = server.make_config(app, where, tls_cert=tls_cert, tls_key=tls_key)
     web = server.EmulatorServer(config, lambda url: click.echo(f"READY {url}"))
-    web.run()
+    try:
+        web.run()
+    except SystemExit:  # uvicorn exits when it cannot listen, after logging why
+        if web.url is not None:
+            raise
     if web.url is None:
         raise click.ClickException(f"cannot serve on {listen}: see the message above")
 

@@ -239,3 +239,28 @@ def test_eight_clients_redeeming_one_recovery_code_exactly_one_wins(
         client.close()
     assert sorted(results) == [200] * 7 + [302]
     assert hes.recovery_codes_left("qa@example.com") == 9
+
+
+def test_serve_warns_off_loopback_and_says_why_it_cannot_listen(tmp_path: Path) -> None:
+    # 192.0.2.1 (TEST-NET-1) is never this machine's: the warning, then a bind error, no READY.
+    store = str(tmp_path / "s.db")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keybridge",
+            "hes",
+            "serve",
+            "--store",
+            store,
+            "--listen",
+            "192.0.2.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "warning: serving on 192.0.2.1, reachable from other machines" in result.stderr
+    assert "192.0.2.1" in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
