@@ -264,3 +264,22 @@ def test_serve_warns_off_loopback_and_says_why_it_cannot_listen(tmp_path: Path) 
     assert result.stdout == ""
     assert "warning: serving on 192.0.2.1, reachable from other machines" in result.stderr
     assert "192.0.2.1" in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
+
+
+def test_the_hes_commands_do_not_load_the_web_stack() -> None:
+    code = (
+        "import sys\n"
+        "from keybridge.cli.main import main\n"
+        "for argv in (['hes', '--help'], ['hes', 'serve', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    loaded = set(result.stderr.split())
+    assert "keybridge.cli.cmd_hes" in loaded and "--listen HOST:PORT" in result.stdout
+    assert {"starlette", "uvicorn", "jinja2", "keybridge.hes.web"} & loaded == set()
