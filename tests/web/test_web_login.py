@@ -250,3 +250,18 @@ def test_no_password_or_code_reaches_any_log(web: Web, caplog: pytest.LogCapture
     assert caplog.records  # the run did log (so the check below can fail)
     for secret in (PASSWORD, code, codes[0], key, key.lower()):
         assert secret not in logged
+
+
+def test_sign_ins_are_bounded_oldest_out_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keybridge.hes.web import auth
+
+    monkeypatch.setattr(auth, "MAX_SIGN_INS", 3)
+    sign_ins = auth.SignIns()
+    sids = [sign_ins.add(f"u{i}@example.com") for i in range(5)]
+    assert [sign_ins.get(sid) for sid in sids] == [
+        None,
+        None,
+        "u2@example.com",
+        "u3@example.com",
+        "u4@example.com",
+    ]

@@ -33,6 +33,8 @@ CSRF_FIELD = "__RequestVerificationToken"
 """The anti-forgery field ASP.NET Core renders into every form."""
 
 _TOKEN_BYTES = 32
+MAX_SIGN_INS = 100_000
+"""Live sign-ins kept; past this the oldest is signed out (a load test cannot grow memory)."""
 
 
 class SignIns:
@@ -46,6 +48,8 @@ class SignIns:
         sid = secrets.token_urlsafe(_TOKEN_BYTES)
         with self._lock:
             self._users[sid] = email
+            if len(self._users) > MAX_SIGN_INS:
+                del self._users[next(iter(self._users))]  # dicts keep insertion order
         return sid
 
     def get(self, sid: object) -> str | None:
