@@ -71,6 +71,7 @@ def _start(started: list[subprocess.Popen[str]], *args: str) -> tuple[subprocess
     return process, line.split()[1]
 
 
+@pytest.mark.slow
 def test_serve_prints_ready_serves_a_login_and_stops_on_sigterm(
     serve: list[subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -111,6 +112,7 @@ def test_serve_prints_ready_serves_a_login_and_stops_on_sigterm(
     assert status.returncode == 0 and "admin@hideez.com" in status.stdout
 
 
+@pytest.mark.slow
 def test_serve_over_tls_marks_the_cookie_secure_and_stops_on_sigint(
     serve: list[subprocess.Popen[str]], tmp_path: Path
 ) -> None:
