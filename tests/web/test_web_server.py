@@ -285,3 +285,12 @@ def test_the_hes_commands_do_not_load_the_web_stack() -> None:
     loaded = set(result.stderr.split())
     assert "keybridge.cli.cmd_hes" in loaded and "--listen HOST:PORT" in result.stdout
     assert {"starlette", "uvicorn", "jinja2", "keybridge.hes.web"} & loaded == set()
+
+
+def test_serve_refuses_a_store_of_the_other_profile_in_one_line(tmp_path: Path) -> None:
+    store = tmp_path / "hes.sqlite3"
+    Hes(store).close()  # made with the 'hes' profile
+    result = CliRunner().invoke(cli, ["hes", "serve", "--store", str(store), "--profile", "strict"])
+    assert result.exit_code == 1
+    assert "was created with profile 'hes'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
