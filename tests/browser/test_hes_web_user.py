@@ -15,11 +15,15 @@ import re
 import sys
 import time
 from asyncio.subprocess import PIPE
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from firmware_sim.paired import pair_state_file
+from firmware_sim.simulator import Simulator
+from keybridge.hostconfig import HostConfig
 from keybridge.keyboard import get_layout
 from keybridge.keyboard.browser import BrowserBackend
 from keybridge.otp.codes import totp
@@ -166,13 +170,33 @@ def wrong_code(secret: str) -> str:
     return next(c for c in ("000000", "111111", "222222") if c not in valid)
 
 
+@pytest.fixture(scope="module")
+def _key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """One simulated key (real clock) for the module, and the host config paired with it."""
+    base = tmp_path_factory.mktemp("browser-key")
+    config_dir = base / "host-config"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KEYBRIDGE_CONFIG_DIR", str(config_dir))
+        pair_state_file(base / "key.state", HostConfig.load())
+    with Simulator(state=base / "key.state") as sim:
+        yield sim.url, config_dir
+
+
 @pytest.fixture
 async def user(
-    page: Any, expect: Any, hes_server: Any, make_simulator: Any, tmp_path: Path
+    page: Any,
+    expect: Any,
+    hes_server: Any,
+    _key: tuple[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> User:
-    """A user with an HES account (2FA off) and a paired simulated key (real clock)."""
+    """A user with an HES account (2FA off) and the module's paired key (the credential is
+    overwritten by each test's enrolment)."""
+    url, config_dir = _key
+    monkeypatch.setenv("KEYBRIDGE_CONFIG_DIR", str(config_dir))
     hes_server.hes.create_user(EMAIL, PASSWORD)
-    return User(page, expect, hes_server.url, make_simulator().url, tmp_path)
+    return User(page, expect, hes_server.url, url, tmp_path)
 
 
 async def test_enrol_from_the_qr_then_log_in_with_the_typed_code(
