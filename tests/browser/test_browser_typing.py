@@ -35,6 +35,13 @@ FORM = """<!doctype html><title>form</title>
 """
 
 
+async def show_form(page: Any, expect: Any) -> None:
+    """The form, once its field has the focus (autofocus applies after the load: a keyboard
+    typing before that types into nothing)."""
+    await page.set_content(FORM)
+    await expect(page.locator("#code")).to_be_focused()
+
+
 @pytest.fixture
 def key_url(make_simulator: Any) -> str:
     url: str = make_simulator(clock=f"fixed:{NOW}").url
@@ -44,7 +51,7 @@ def key_url(make_simulator: Any) -> str:
 async def test_the_key_types_its_code_into_the_focused_field(
     page: Any, expect: Any, key_url: str
 ) -> None:
-    await page.set_content(FORM)
+    await show_form(page, expect)
     async with KeySession.connect(key_url) as key:
         await key.otp_put(NAME, KEY)
         typed = await key.otp_type(NAME, enter=True)
@@ -55,7 +62,7 @@ async def test_the_key_types_its_code_into_the_focused_field(
 
 
 async def test_shifted_keys_and_letters_by_code(page: Any, expect: Any) -> None:
-    await page.set_content(FORM)
+    await show_form(page, expect)
     text = "Ab1!-_ z"
     await BrowserBackend(page).deliver(encode_text(text, "us"), get_layout("us"))
     await expect(page.locator("#code")).to_have_value(text)
@@ -67,7 +74,7 @@ async def test_shifted_keys_and_letters_by_code(page: Any, expect: Any) -> None:
 
 
 async def test_reports_for_fr_type_nothing_into_the_page(page: Any, expect: Any) -> None:
-    await page.set_content(FORM)
+    await show_form(page, expect)
     with pytest.raises(Exception, match="--layout us"):
         await BrowserBackend(page).deliver(encode_text("123456", "fr"), get_layout("fr"))
     await expect(page.locator("#code")).to_have_value("")
@@ -77,7 +84,7 @@ async def test_reports_for_fr_type_nothing_into_the_page(page: Any, expect: Any)
 async def test_otp_type_to_browser_over_cdp(
     page: Any, expect: Any, devtools_url: str, key_url: str
 ) -> None:
-    await page.set_content(FORM)
+    await show_form(page, expect)
     await keybridge("--device", key_url, "otp", "add", NAME, "--secret", KEY)
     out = await keybridge(
         "--device", key_url, "--json", "otp", "type", NAME, "--enter", "--to", "browser",
