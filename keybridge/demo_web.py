@@ -217,9 +217,15 @@ async def _run(s: _Story, directory: Path, show: bool) -> None:
     from firmware_sim.serve import ServeOptions
     from firmware_sim.threaded import serve_in_thread as serve_key
     from keybridge.hes import Hes
-    from keybridge.hes.web import create_app
-    from keybridge.hes.web.server import serve_in_thread as serve_web
     from keybridge.hostconfig import HostConfig
+
+    try:
+        from keybridge.hes.web import create_app
+        from keybridge.hes.web.server import serve_in_thread as serve_web
+    except ImportError as exc:
+        raise KeybridgeError(
+            f"demo --web needs the HES web emulator ({exc}): pip install 'keybridge[web,browser]'"
+        ) from None
 
     clock = _Clock()
     key_dir = directory / "key"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,9 @@ from keybridge.keyboard.browser import (
     KEY_CODES,
     BrowserBackend,
     KeyEvent,
+    find_chromium,
     key_events,
+    launch_page,
     open_cdp_page,
 )
 
@@ -224,3 +227,39 @@ def test_the_backend_module_does_not_import_playwright() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_launch_without_chromium_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("playwright.async_api")
+    monkeypatch.setenv("KEYBRIDGE_CHROMIUM", "/nonexistent/chromium")
+    with pytest.raises(KeyboardBackendError, match="apt-get install chromium"):
+        async with launch_page():
+            pass
+
+
+async def test_a_window_without_a_display_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("playwright.async_api")
+    monkeypatch.setenv("KEYBRIDGE_CHROMIUM", sys.executable)  # found; never started
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(KeyboardBackendError, match="needs a display"):
+        async with launch_page(show=True):
+            pass
+
+
+async def test_launch_without_playwright_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "playwright.async_api", None)
+    with pytest.raises(KeyboardBackendError, match=r"pip install 'keybridge\[browser\]'"):
+        async with launch_page():
+            pass
+
+
+def test_find_chromium_prefers_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KEYBRIDGE_CHROMIUM", sys.executable)
+    assert find_chromium() == sys.executable
+    monkeypatch.setenv("KEYBRIDGE_CHROMIUM", str(tmp_path / "missing"))
+    assert find_chromium() is None
