@@ -13,16 +13,19 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx2
 import pytest
 from click.testing import CliRunner
 
-from firmware_sim.pytest_plugin import HesServer
 from keybridge.cli.main import cli
 from keybridge.hes import Hes
 from keybridge.hes.web.server import is_loopback, parse_listen
 from keybridge.otp import totp
+
+if TYPE_CHECKING:  # the plugin's module may move; the fixture's name stays
+    from firmware_sim.pytest_plugin import HesServer
 
 TOKEN = re.compile(r'name="__RequestVerificationToken" type="hidden" value="([^"]+)"')
 SECRET = "pa55-Very-Secret"
