@@ -179,10 +179,15 @@ def _check_browser_types(
         typed = None
     if typed == meant:
         return
-    what = f"would type {typed!r} there" if typed is not None else "cannot all be typed there"
+    # Name one character, never the whole text: it is usually a live one-time code.
+    if typed is None:
+        what = "press keys a US keyboard does not have"
+    else:
+        at = next(i for i, (a, b) in enumerate(zip(typed, meant, strict=False)) if a != b)
+        what = f"would type {typed[at]!r} there where layout {layout.id!r} types {meant[at]!r}"
     raise KeyboardBackendError(
         f"the browser types key codes as a US keyboard: these reports, made for layout "
-        f"{layout.id!r} to type {meant!r}, {what}; have the key type for layout us (--layout us)"
+        f"{layout.id!r}, {what}; nothing was typed: have the key type for layout us (--layout us)"
     )
 
 

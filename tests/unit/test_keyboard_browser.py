@@ -158,7 +158,12 @@ async def test_digits_go_to_the_page_by_key_code(layout: str) -> None:
 
 @pytest.mark.parametrize(
     ("layout", "text", "shown"),
-    [("fr", "123456", "'!@#$%^'"), ("fr", "a", "'q'"), ("de", "z", "'y'"), ("uk", "\\", "")],
+    [
+        ("fr", "123456", "would type '!' there where layout 'fr' types '1'"),
+        ("fr", "a", "would type 'q' there where layout 'fr' types 'a'"),
+        ("de", "2z", "would type 'y' there where layout 'de' types 'z'"),
+        ("uk", "\\", "press keys a US keyboard does not have"),
+    ],
 )
 async def test_reports_the_browser_would_type_otherwise_type_nothing(
     layout: str, text: str, shown: str
