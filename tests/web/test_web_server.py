@@ -297,3 +297,14 @@ def test_serve_refuses_a_store_of_the_other_profile_in_one_line(tmp_path: Path) 
     assert result.exit_code == 1
     assert "was created with profile 'hes'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("hes_server", ["strict"], indirect=True)
+def test_hes_server_fixture_takes_the_strict_profile(hes_server: HesServer) -> None:
+    assert hes_server.hes.profile == "strict"
+    hes_server.hes.create_user("qa@example.com", "pw")
+    with httpx2.Client(base_url=hes_server.url) as client:
+        assert _password_step(client, "qa@example.com", "pw").status_code == 302
+    before = hes_server.clock()
+    hes_server.clock.advance(60)
+    assert hes_server.clock() - before >= 60
