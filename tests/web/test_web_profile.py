@@ -18,6 +18,7 @@ from web_helpers import (
 )
 
 from keybridge.hes.enrolment import authenticator_uri
+from keybridge.otp.qr import svg_qr
 
 
 def test_add_otp_app_shows_the_key_qr_and_verification_field(web: Web) -> None:
@@ -31,6 +32,7 @@ def test_add_otp_app_shows_the_key_qr_and_verification_field(web: Web) -> None:
     assert f'data-url="{authenticator_uri(EMAIL, key).replace("&", "&amp;")}"' in page.text
     qr = re.search(r'<div id="qrCode">(.*?)</div>', page.text, re.S)
     assert qr and qr.group(1).startswith("<svg")
+    assert qr.group(1) == svg_qr(authenticator_uri(EMAIL, key))  # the QR of HES's URI
     assert 'name="Input.Code"' in page.text and 'id="Input_Code"' in page.text
     # The unconfirmed key is shown again, as HES does, until it is confirmed.
     assert shown_key(web.client.get("/profile/add-otp-app").text) == key
