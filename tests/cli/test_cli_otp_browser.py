@@ -7,6 +7,7 @@ is reached before the key is asked for anything) and no browser.
 from __future__ import annotations
 
 import socket
+import sys
 
 import pytest
 from click.testing import CliRunner, Result
@@ -55,3 +56,10 @@ def test_no_browser_at_the_url_exits_3_before_the_key_is_asked() -> None:
     line = one_error_line(result)
     assert f"no browser answers at http://127.0.0.1:{port}" in line
     assert "--remote-debugging-port" in line
+
+
+def test_without_playwright_exits_1_with_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "playwright.async_api", None)
+    result = kb("otp", "type", "HES", "--to", "browser", "--cdp", "http://127.0.0.1:9222")
+    assert result.exit_code == 1
+    assert "pip install 'keybridge[browser]'" in one_error_line(result)
