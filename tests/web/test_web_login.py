@@ -265,3 +265,28 @@ def test_sign_ins_are_bounded_oldest_out_first(monkeypatch: pytest.MonkeyPatch) 
         "u3@example.com",
         "u4@example.com",
     ]
+
+
+@pytest.mark.parametrize(
+    ("given", "target"),
+    [
+        ("/profile?tab=security", "/profile?tab=security"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/\r\nSet-Cookie: x=1", "/"),
+        ("", "/"),
+    ],
+)
+def test_only_local_return_urls_are_followed(web: Web, given: str, target: str) -> None:
+    done = web.client.post(
+        "/login",
+        params={"returnUrl": given},
+        data={
+            "Input.Email": EMAIL,
+            "Input.Password": PASSWORD,
+            "__RequestVerificationToken": web.token(),
+        },
+    )
+    assert done.status_code == 302 and done.headers["location"] == target
