@@ -290,3 +290,24 @@ def test_only_local_return_urls_are_followed(web: Web, given: str, target: str) 
         },
     )
     assert done.status_code == 302 and done.headers["location"] == target
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/login", {"Input.Email": EMAIL, "Input.Password": "wrong"}),
+        ("/login-with-2fa", {"Input.TwoFactorCode": "000000"}),
+        ("/login-with-recovery-code", {"Input.RecoveryCode": "deadbeef"}),
+        ("/logout", {}),
+    ],
+)
+def test_sign_in_posts_without_a_token_count_nothing(
+    web: Web, path: str, fields: dict[str, str]
+) -> None:
+    enrolled_then_signed_out(web)
+    sign_in(web)  # a second factor is waiting
+    for token in (None, "stale"):
+        data = dict(fields) if token is None else {**fields, "__RequestVerificationToken": token}
+        assert web.client.post(path, data=data).status_code == 400
+    assert web.hes.user(EMAIL).failed_attempts == 0
+    assert web.hes.recovery_codes_left(EMAIL) == 10
