@@ -44,8 +44,8 @@ EMAIL = "bench@example.com"
 FAST = "fast@example.com"
 """An account whose password hash has a negligible scrypt cost: the login without the KDF."""
 PASSWORD = "bench password"
-BLOCKS = 12
-LOGINS = 15
+BLOCKS = 30
+LOGINS = 6
 CLIENTS = 8
 GOAL = 1.5
 _TOKEN = re.compile(r'name="__RequestVerificationToken" type="hidden" value="([^"]+)"')
