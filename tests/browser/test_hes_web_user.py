@@ -3,8 +3,9 @@
 Each test acts as a person would: reads the key from the Add OTP App page (once from a
 screenshot of its QR code), stores it with ``keybridge otp add`` on a simulated key (a
 simulator process), and lets the key type each code into the focused field through the browser
-backend. Every assertion is a Playwright ``expect`` (auto-waiting, no sleeps) or reads the
-page. With ``KEYBRIDGE_SCREENSHOTS=DIR`` the steps are saved for the docs (``make
+backend. Tests about what follows enrolment turn 2FA on behind the scenes first (the model, and
+the key over its session). Every assertion is a Playwright ``expect`` (auto-waiting, no sleeps)
+or reads the page. With ``KEYBRIDGE_SCREENSHOTS=DIR`` the steps are saved for the docs (``make
 screenshots``).
 """
 
