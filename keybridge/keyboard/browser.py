@@ -43,8 +43,11 @@ __all__ = [
     "MODIFIER_CODES",
     "BrowserBackend",
     "KeyEvent",
+    "active_page",
+    "completes",
     "find_chromium",
     "key_events",
+    "launch_page",
     "open_cdp_page",
 ]
 
@@ -209,21 +212,41 @@ def _check_cdp_url(url: str) -> None:
         )
 
 
-async def _active_page(browser: Any, url: str) -> Any:
-    pages = [page for context in browser.contexts for page in context.pages]
+async def _page_state(page: Any) -> tuple[bool, bool]:
+    """(has the focus, is visible) of a page; a page that is navigating or gone has neither."""
+    try:
+        focused, visible = await page.evaluate(
+            "[document.hasFocus(), document.visibilityState === 'visible']"
+        )
+    except Exception:
+        return False, False
+    return bool(focused), bool(visible)
+
+
+async def active_page(pages: Sequence[Any], url: str) -> Any:
+    """The one page of ``pages`` a user means: the one whose document has the focus, else the
+    one visible (the active tab, when the browser window is not focused), else the only page.
+    Several candidates (a headless browser counts every page as focused and visible) are
+    refused: a code typed into the wrong page is a code given to the wrong site."""
     if not pages:
         raise KeyboardBackendError(f"the browser at {url} has no open page: open the login page")
-    for page in pages:
-        with suppress(Exception):  # a page that is navigating or gone is not the active one
-            if await page.evaluate("document.hasFocus()"):
-                return page
-    return pages[-1]
+    states = [await _page_state(page) for page in pages]
+    for wanted in (0, 1):
+        chosen = [page for page, state in zip(pages, states, strict=True) if state[wanted]]
+        if len(chosen) == 1:
+            return chosen[0]
+    if len(pages) == 1:
+        return pages[0]
+    raise KeyboardBackendError(
+        f"the browser at {url} has {len(pages)} pages and none is the one active page: close "
+        "the others, or focus the login page's window, and run the command again"
+    )
 
 
 @asynccontextmanager
 async def open_cdp_page(url: str) -> AsyncIterator[Any]:
-    """The active page of the Chromium at the DevTools ``url`` (the one whose document has
-    the focus, else the last opened); disconnects afterwards, leaving the browser open."""
+    """The active page of the Chromium at the DevTools ``url`` (see :func:`active_page`);
+    disconnects afterwards, leaving the browser open."""
     _check_cdp_url(url)
     try:
         from playwright.async_api import Error, async_playwright
@@ -240,7 +263,7 @@ async def open_cdp_page(url: str) -> AsyncIterator[Any]:
                 "--remote-debugging-port=PORT and give --cdp http://127.0.0.1:PORT"
             ) from None
         try:
-            yield await _active_page(browser, url)
+            yield await active_page([p for c in browser.contexts for p in c.pages], url)
         finally:
             with suppress(Error):
                 await browser.close()

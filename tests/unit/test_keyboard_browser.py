@@ -19,6 +19,7 @@ from keybridge.keyboard.browser import (
     KEY_CODES,
     BrowserBackend,
     KeyEvent,
+    active_page,
     find_chromium,
     key_events,
     launch_page,
@@ -268,3 +269,54 @@ def test_find_chromium_prefers_the_environment(
     assert find_chromium() == sys.executable
     monkeypatch.setenv("KEYBRIDGE_CHROMIUM", str(tmp_path / "missing"))
     assert find_chromium() is None
+
+
+class StatePage:
+    """A page whose document reports ``focused`` and ``visible`` (or fails, navigating)."""
+
+    def __init__(self, focused: bool, visible: bool, *, gone: bool = False) -> None:
+        self.state = [focused, visible]
+        self.gone = gone
+
+    async def evaluate(self, script: str) -> list[bool]:
+        if self.gone:
+            raise RuntimeError("Execution context was destroyed")
+        return self.state
+
+
+@pytest.mark.parametrize(
+    ("states", "chosen"),
+    [
+        ([(False, True)], 0),  # the only page
+        ([(False, False)], 0),  # the only page, even hidden
+        ([(False, True), (True, True), (False, False)], 1),  # the focused one
+        ([(False, False), (False, True), (False, False)], 1),  # window unfocused: the visible tab
+        ([(True, True), (False, True)], 0),
+    ],
+)
+async def test_the_active_page_is_the_one_a_user_means(
+    states: list[tuple[bool, bool]], chosen: int
+) -> None:
+    pages = [StatePage(*state) for state in states]
+    assert await active_page(pages, "http://127.0.0.1:9222") is pages[chosen]
+
+
+@pytest.mark.parametrize(
+    "states",
+    [
+        [(True, True), (True, True)],  # headless: every page focused and visible
+        [(False, True), (False, True)],  # two windows, neither focused
+        [(False, False), (False, False)],
+    ],
+)
+async def test_no_single_active_page_is_refused(states: list[tuple[bool, bool]]) -> None:
+    pages = [StatePage(*state) for state in states]
+    with pytest.raises(KeyboardBackendError, match="has 2 pages and none is the one active"):
+        await active_page(pages, "http://127.0.0.1:9222")
+
+
+async def test_a_page_that_is_navigating_is_not_the_active_one() -> None:
+    pages = [StatePage(True, True, gone=True), StatePage(False, True)]
+    assert await active_page(pages, "http://127.0.0.1:9222") is pages[1]
+    with pytest.raises(KeyboardBackendError, match="no open page"):
+        await active_page([], "http://127.0.0.1:9222")
