@@ -5,7 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser-deps screenshots
+
+# The browser tests drive Debian's Chromium through Playwright's executable_path (never a
+# browser download). As root, install it when it is missing, with Xvfb and xkbcomp for tests
+# that need a display; as anyone else do nothing (the browser tests then skip, outside CI).
+BROWSER_PACKAGES := chromium xvfb x11-xkb-utils
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +21,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/keybridge demo
 
-test: $(STAMP)
+browser-deps:
+	@if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q $(BROWSER_PACKAGES) \
+		|| { apt-get update -q && apt-get install -y -q $(BROWSER_PACKAGES); } \
+		|| echo "could not install $(BROWSER_PACKAGES): the browser tests will skip (fail under CI)"; \
+	fi
+
+test: $(STAMP) browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -28,6 +41,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The screenshots of docs/hes-web.md, taken by the browser tests as they go.
+screenshots: $(STAMP) browser-deps
+	KEYBRIDGE_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q tests/browser
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

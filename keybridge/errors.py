@@ -87,3 +87,7 @@ class UnsupportedCharacterError(InvalidInputError):
 
 class KeyboardBackendError(KeybridgeError):
     """A keyboard backend cannot deliver keystrokes (missing package, no permission)."""
+
+
+class BrowserUnreachableError(KeyboardBackendError):
+    """No browser answers at the DevTools URL the browser backend was given."""

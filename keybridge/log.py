@@ -51,6 +51,8 @@ def log_traffic(direction: str, where: str, message: bytes) -> None:
 def configure_logging(verbosity: int, stream: TextIO | None = None) -> None:
     """Send keybridge's logs to ``stream`` (stderr): 0 warnings, 1 debug, 2+ traffic dumps."""
     level = logging.WARNING if verbosity <= 0 else logging.DEBUG if verbosity == 1 else TRAFFIC
+    # uvicorn names level 5 "TRACE" whenever a server is configured in this process.
+    logging.addLevelName(TRAFFIC, "TRAFFIC")
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("keybridge")

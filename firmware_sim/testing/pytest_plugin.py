@@ -6,6 +6,8 @@
   :class:`~firmware_sim.simulator.Simulator`; ``.url`` is the device path for pyserial).
 - ``make_simulator``: a factory for subprocess simulators with other options (clock, button,
   TCP, many keys); every one is stopped after the test.
+- ``hes_server``: the HES web emulator on a free loopback port over a temporary store
+  (``.url``, the ``.hes`` model, its ``.clock``); needs the ``web`` extra.
 
 Keys only talk to paired hosts: every fixture points ``KEYBRIDGE_CONFIG_DIR`` at a directory in
 the test's ``tmp_path`` (the host's pairings live there, never in the user's config) and pairs
@@ -46,7 +48,15 @@ try:
 except ImportError:  # pragma: no cover - without pytest-asyncio the async fixture cannot run
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
-__all__ = ["DEVICE_ENV", "ClockControl", "SimKey", "external_device", "host_config_dir"]
+__all__ = [
+    "DEVICE_ENV",
+    "ClockControl",
+    "HesClock",
+    "HesServer",
+    "SimKey",
+    "external_device",
+    "host_config_dir",
+]
 
 DEVICE_ENV = "KEYBRIDGE_TEST_DEVICE"
 CONFIG_ENV = "KEYBRIDGE_CONFIG_DIR"
@@ -273,3 +283,51 @@ def make_simulator(
 def sim_key_process(make_simulator: Callable[..., Simulator]) -> Simulator:
     """A simulated key in a subprocess on a real pty; ``.url`` is its device path."""
     return make_simulator()
+
+
+# -- the HES web emulator ------------------------------------------------------------------------
+
+
+class HesServer:
+    """A running HES web emulator: ``url``, the ``hes`` model behind it and its ``clock``."""
+
+    def __init__(self, url: str, hes: Any, clock: HesClock) -> None:
+        self.url = url
+        self.hes = hes
+        """The :class:`~keybridge.hes.Hes` the pages use: create users, read state."""
+        self.clock = clock
+
+
+class HesClock:
+    """The emulator's clock: real time shifted by ``advance`` (lockouts, TOTP steps)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture
+def hes_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HesServer]:
+    """The HES web emulator on a free loopback port over a store in ``tmp_path``.
+
+    Profile ``hes``; parametrize indirectly with ``"strict"`` for the strict one. Passwords use
+    a cheap KDF cost so tests stay fast. Needs the ``web`` extra.
+    """
+    pytest.importorskip("starlette", reason="the HES web emulator needs keybridge[web]")
+    from keybridge.hes import Hes
+    from keybridge.hes.web import create_app
+    from keybridge.hes.web.server import serve_in_thread
+
+    profile = getattr(request, "param", "hes")
+    clock = HesClock()
+    hes = Hes(tmp_path / "hes.sqlite3", profile, clock, password_cost=16)
+    try:
+        with serve_in_thread(create_app(hes)) as url:
+            yield HesServer(url, hes, clock)
+    finally:
+        hes.close()

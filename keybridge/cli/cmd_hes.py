@@ -32,14 +32,25 @@ if TYPE_CHECKING:
 @click.pass_context
 def hes(ctx: click.Context, store: Path | None, profile: str) -> None:
     """Drive the HES two-factor model (users, OTP enrolment, recovery codes, login)."""
-    from keybridge.hes import Hes
+    # The model opens on first use, so `hes serve --store F` never creates the default store.
+    ctx.obj = _StoreOptions(store, profile)
 
-    ctx.obj = Hes(store, profile)
-    ctx.call_on_close(ctx.obj.close)
+
+class _StoreOptions:
+    __slots__ = ("profile", "store")
+
+    def __init__(self, store: Path | None, profile: str) -> None:
+        self.store = store
+        self.profile = profile
 
 
 def _model() -> Hes:
-    model: Hes = click.get_current_context().obj
+    from keybridge.hes import Hes
+
+    ctx = click.get_current_context()
+    options: _StoreOptions = ctx.find_object(_StoreOptions)  # type: ignore[assignment]
+    model = Hes(options.store, options.profile)
+    ctx.call_on_close(model.close)
     return model
 
 
@@ -172,3 +183,100 @@ def _finish(step: LoginStep) -> None:
     )
     if not step.ok:
         click.get_current_context().exit(ExitCode.REFUSED)
+
+
+DEFAULT_ADMIN = ("admin@hideez.com", "admin")
+"""HES's default account, created by ``serve --default-admin`` on an empty store."""
+
+
+@hes.command("serve")
+@click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file of the HES model (default: the group's --store).",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:5000",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Address to serve on; port 0 picks a free port.",
+)
+@click.option(
+    "--profile",
+    "serve_profile",
+    type=click.Choice(["hes", "strict"]),
+    help="'hes' behaves as HES does; 'strict' fixes its weaknesses (default: the group's).",
+)
+@click.option("--default-admin", is_flag=True, help="Create admin@hideez.com / admin if empty.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def serve(
+    store: Path | None,
+    listen: str,
+    serve_profile: str | None,
+    default_admin: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
+    """Serve HES's login pages and JSON API over the model (READY URL on stdout)."""
+    try:
+        from keybridge.hes.web import create_app, server
+    except ImportError:
+        raise click.ClickException(
+            "the web emulator needs the web extra: pip install 'keybridge[web]'"
+        ) from None
+    try:
+        where = server.parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give --tls-cert and --tls-key together")
+    ctx = click.get_current_context()
+    group: _StoreOptions = ctx.find_object(_StoreOptions)  # type: ignore[assignment]
+    if store is not None or serve_profile is not None:
+        group.store = store or group.store
+        group.profile = serve_profile or group.profile
+    model = _model()
+    if default_admin:
+        _create_default_admin(model)
+    if not server.is_loopback(where.host):
+        click.echo(
+            f"warning: serving on {where.host}, reachable from other machines; "
+            "the emulator is a test server (use --listen 127.0.0.1:PORT to keep it local)",
+            err=True,
+        )
+    _log_to_stderr()
+    app = create_app(model, https=tls_cert is not None)
+    config = server.make_config(app, where, tls_cert=tls_cert, tls_key=tls_key)
+    web = server.EmulatorServer(config, lambda url: click.echo(f"READY {url}"))
+    try:
+        web.run()
+    except SystemExit:  # uvicorn exits when it cannot listen, after logging why
+        if web.url is not None:
+            raise
+    if web.url is None:
+        raise click.ClickException(f"cannot serve on {listen}: see the message above")
+
+
+def _create_default_admin(model: Hes) -> None:
+    email, password = DEFAULT_ADMIN
+    if model.has_users():
+        click.echo(f"The store has accounts: {email} not created.", err=True)
+        return
+    model.create_user(email, password)
+    click.echo(f"Created HES's default account {email} (password: {password}).", err=True)
+
+
+def _log_to_stderr() -> None:
+    """Request log and server messages on stderr (stdout carries only the READY line)."""
+    import logging
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in ("uvicorn", "keybridge.hes.web"):
+        log = logging.getLogger(name)
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from keybridge.cli.common import Fields, PinPolicy, says, settings, with_key
+from keybridge.cli.common import Fields, PinPolicy, open_key, report, run, says, settings, with_key
 from keybridge.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -181,27 +181,49 @@ async def code(key: KeySession, name: str) -> Code:
 @otp.command("type")
 @click.argument("name")
 @click.option("--enter", is_flag=True, help="Press Enter after the code.")
-@click.option("--layout", help=LAYOUT_HELP + " (default: the credential's)")
+@click.option("--layout", help=LAYOUT_HELP + " (default: the credential's; us for a browser)")
 @click.option(
     "--to",
     "backend",
-    type=click.Choice(["os", "stdout"]),
+    type=click.Choice(["os", "stdout", "browser"]),
     default="os",
     show_default=True,
-    help="Where the keystrokes go: the focused window (os) or this terminal (stdout).",
+    help="Where the keystrokes go: the focused window (os), this terminal (stdout), or the "
+    "focused field of a browser's active page (browser, with --cdp).",
 )
-def type_(name: str, enter: bool, layout: str | None, backend: str) -> None:
+@click.option(
+    "--cdp",
+    metavar="URL",
+    help="With --to browser: the DevTools address of a Chromium started with "
+    "--remote-debugging-port (e.g. http://127.0.0.1:9222).",
+)
+def type_(name: str, enter: bool, layout: str | None, backend: str, cdp: str | None) -> None:
     """Have the key type the current code for NAME."""
     from keybridge.keyboard import SinkBackend, get_backend
 
+    if (backend == "browser") != (cdp is not None):
+        raise click.UsageError("--to browser and --cdp URL go together: give both or neither")
+    if backend == "browser" and layout is None:
+        layout = "us"  # the browser types key codes as a US keyboard
     layout = _canonical_layout(layout)
     # With --json, what stdout would show goes into the JSON result instead.
     to_json = backend == "stdout" and settings().as_json
-    sink = SinkBackend() if to_json else get_backend(backend)
     # --to stdout: the keystrokes are the output, nothing else is printed (but with --json).
     say = "" if backend == "stdout" else f"Typed the code for {name}."
+    if cdp is not None:
+        report(run(_type_into_browser(name, enter, layout, cdp)), lambda _: say)
+        return
+    sink = SinkBackend() if to_json else get_backend(backend)
     deliver = with_key(pin=PinPolicy.REQUIRED, render=lambda _: say)(_deliver)
     deliver(name, enter, layout, sink)
+
+
+async def _type_into_browser(name: str, enter: bool, layout: str | None, cdp: str) -> Fields:
+    from keybridge.keyboard.browser import BrowserBackend, open_cdp_page
+
+    # The browser is reached before the key: an unreachable one costs the key nothing.
+    async with open_cdp_page(cdp) as page, open_key(pin=PinPolicy.REQUIRED) as key:
+        return await _deliver(key, name, enter, layout, BrowserBackend(page))
 
 
 async def _deliver(

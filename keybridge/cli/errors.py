@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from keybridge.errors import (
+    BrowserUnreachableError,
     HesError,
     InvalidInputError,
     KeybridgeError,
@@ -35,7 +36,8 @@ def exit_code_for(error: KeybridgeError) -> ExitCode:
         return ExitCode.REFUSED
     if isinstance(error, InvalidInputError):
         return ExitCode.BAD_INPUT
-    if isinstance(error, TransportError):
+    # A browser that does not answer is a device out of reach, like a key.
+    if isinstance(error, TransportError | BrowserUnreachableError):
         return ExitCode.NO_DEVICE
     if isinstance(error, ProtocolError):
         return ExitCode.PROTOCOL

@@ -165,6 +165,11 @@ class Hes:
                 locked_until=row["locked_until"],
             )
 
+    def has_users(self) -> bool:
+        """Whether any account exists (HES seeds its default account into an empty store)."""
+        with self._store.transaction() as conn:
+            return conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+
     def is_2fa_enabled(self, email: str) -> bool:
         return self.user(email).two_factor_enabled
 

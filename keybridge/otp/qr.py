@@ -61,3 +61,18 @@ def terminal_qr(data: str) -> str:
     buffer = io.StringIO()
     segno.make(data, error="m").terminal(out=buffer, compact=True)
     return buffer.getvalue().rstrip("\n")
+
+
+def svg_qr(data: str, scale: int = 4) -> str:
+    """``data`` as an inline ``<svg>`` QR code (HES shows its enrolment URI this way).
+
+    Raises :class:`MissingQrSupportError` when segno is not installed.
+    """
+    try:
+        import segno
+    except ImportError:
+        raise MissingQrSupportError(
+            "drawing QR codes needs segno: pip install 'keybridge[web]' (or keybridge[qr])"
+        ) from None
+    svg: str = segno.make(data, error="m").svg_inline(scale=scale, title="QR code")
+    return svg

@@ -137,5 +137,8 @@ def test_help_imports_no_command_module_nor_heavy_library() -> None:
         "keybridge.cli.cmd_otp",
         "keybridge.cli.cmd_hes",
         "keybridge.cli.cmd_demo",
+        "starlette",
+        "uvicorn",
+        "jinja2",
     }
     assert heavy & loaded == set()

@@ -6,9 +6,11 @@ import pytest
 
 from keybridge.cli.errors import ExitCode, exit_code_for
 from keybridge.errors import (
+    BrowserUnreachableError,
     DeviceNotFoundError,
     InvalidCodeError,
     InvalidSecretError,
+    KeyboardBackendError,
     KeybridgeError,
     LinkTimeoutError,
     MalformedCodeError,
@@ -32,6 +34,8 @@ from keybridge.protocol.status import AccessDeniedError, ButtonError, NotFoundEr
         (MalformedCodeError("bad"), ExitCode.BAD_INPUT),
         (DeviceNotFoundError("none"), ExitCode.NO_DEVICE),
         (LinkTimeoutError("slow"), ExitCode.NO_DEVICE),
+        (BrowserUnreachableError("no browser at --cdp"), ExitCode.NO_DEVICE),
+        (KeyboardBackendError("playwright missing"), ExitCode.REFUSED),
         (VersionMismatchError("v2"), ExitCode.PROTOCOL),
         (ForgedFrameError("tampered"), ExitCode.PROTOCOL),
         (PairingError("bad MAC"), ExitCode.PROTOCOL),

@@ -1,0 +1,133 @@
+"""Who the browser is: signed session cookie, server-side sign-ins, anti-forgery tokens.
+
+The session is Starlette's ``SessionMiddleware`` (a cookie signed with itsdangerous). It holds
+only random handles: ``sid`` (a sign-in, looked up in :class:`SignIns`, so logging out or a
+server restart ends it for good even if the cookie is replayed), ``csrf`` (the anti-forgery
+token, bound to this session and compared with :func:`secrets.compare_digest`) and ``tfa`` (the
+model's step token between the password and the second factor, with the address it belongs to:
+the cookie is signed, so a browser cannot change it). Signing in clears the session and issues
+new handles, so no token from before the sign-in works after it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+__all__ = [
+    "CSRF_FIELD",
+    "SignIns",
+    "check_csrf",
+    "csrf_token",
+    "second_factor",
+    "sign_in",
+    "sign_out",
+    "signed_in_user",
+    "start_second_factor",
+]
+
+CSRF_FIELD = "__RequestVerificationToken"
+"""The anti-forgery field ASP.NET Core renders into every form."""
+
+_TOKEN_BYTES = 32
+MAX_SIGN_INS = 100_000
+"""Live sign-ins kept; past this the oldest is signed out (a load test cannot grow memory)."""
+
+
+class SignIns:
+    """Live sign-ins: session handle -> e-mail address (in memory; thread-safe)."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, email: str) -> str:
+        sid = secrets.token_urlsafe(_TOKEN_BYTES)
+        with self._lock:
+            self._users[sid] = email
+            if len(self._users) > MAX_SIGN_INS:
+                del self._users[next(iter(self._users))]  # dicts keep insertion order
+        return sid
+
+    def get(self, sid: object) -> str | None:
+        if not isinstance(sid, str):
+            return None
+        with self._lock:
+            return self._users.get(sid)
+
+    def discard(self, sid: object) -> None:
+        if isinstance(sid, str):
+            with self._lock:
+                self._users.pop(sid, None)
+
+
+def _sign_ins(request: Request) -> SignIns:
+    sign_ins: SignIns = request.app.state.sign_ins
+    return sign_ins
+
+
+def csrf_token(request: Request) -> str:
+    """This session's anti-forgery token (made on first use)."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(_TOKEN_BYTES)
+        request.session["csrf"] = token
+    return token
+
+
+def check_csrf(request: Request, form: dict[str, str]) -> None:
+    """400 unless the form carries this session's anti-forgery token (fails closed)."""
+    expected = request.session.get("csrf")
+    given = form.get(CSRF_FIELD, "")
+    if not isinstance(expected, str) or not secrets.compare_digest(
+        given.encode("utf-8", "replace"), expected.encode("utf-8")
+    ):
+        raise HTTPException(
+            400,
+            "The anti-forgery token is missing or does not belong to this session: "
+            "reload the page and submit the form again.",
+        )
+
+
+def signed_in_user(request: Request) -> str | None:
+    """The e-mail address of the signed-in user, or None."""
+    return _sign_ins(request).get(request.session.get("sid"))
+
+
+def _rotate(request: Request) -> None:
+    _sign_ins(request).discard(request.session.get("sid"))
+    request.session.clear()
+    request.session["csrf"] = secrets.token_urlsafe(_TOKEN_BYTES)
+
+
+def sign_in(request: Request, email: str) -> None:
+    """A fresh session for ``email``: every earlier handle and token is dropped."""
+    _rotate(request)
+    request.session["sid"] = _sign_ins(request).add(email)
+
+
+def sign_out(request: Request) -> None:
+    _rotate(request)
+
+
+def start_second_factor(request: Request, token: str, email: str) -> None:
+    """Remember the model's step token (and whose it is) until the second factor is given.
+
+    The browser is still anonymous, so its anti-forgery token stays (as ASP.NET's, which is
+    bound to the signed-in identity): the code can be posted with the login page's token.
+    """
+    csrf = csrf_token(request)
+    _rotate(request)
+    request.session["csrf"] = csrf
+    request.session["tfa"] = [token, email]
+
+
+def second_factor(request: Request) -> tuple[str, str] | None:
+    """The waiting login's step token and e-mail address, or None."""
+    value = request.session.get("tfa")
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return value[0], value[1]
+    return None
