@@ -33,7 +33,7 @@ from firmware_sim.firmware.dispatch import (
     answer_limit,
     error_response,
     guess_header,
-    opens_or_pairs,
+    keeps_session,
     refusal_response,
 )
 from firmware_sim.firmware.flash import Flash, FlashError
@@ -247,9 +247,10 @@ class Firmware:
             self.handling_sealed = False
             self._limit = MAX_MESSAGE
             out = self._dispatch(raw, None)
-            if self.security.channel is not None and not opens_or_pairs(raw, out):
-                # A host in a session sends everything sealed: a plaintext message now is a
-                # tampered frame (its type byte changed) or someone else's, so the session ends.
+            if self.security.channel is not None and not keeps_session(raw, out):
+                # A host in a session sends everything sealed: a plaintext message now (but
+                # GET_INFO or a handshake) is a tampered frame (its type byte changed) or
+                # someone else's, so the session ends.
                 self.security.close_session("a plaintext message arrived inside the session")
             return out
         channel = self.security.channel
@@ -292,6 +293,10 @@ class Firmware:
             )
             return [error_response(0, 0, Status.BAD_MESSAGE, detail)]
 
+        if message.command is Command.GET_INFO:
+            # Answered in any state, waiting included, and never cached: a GET_INFO from
+            # another host must not replace this session's idempotent-retry answer.
+            return self._execute(message, raw, channel)
         if self._pending is not None:
             if raw == self._pending.raw and channel is self._pending.channel:
                 return [self._keepalive(self._pending, self.clock.monotonic())]
