@@ -106,6 +106,20 @@ U8, U16, U32, U64 = _uint(1), _uint(2), _uint(4), _uint(8)
 BOOL = Codec("bool", lambda v: b"\x01" if v else b"\x00", _decode_bool)
 STR = Codec("utf8", lambda v: str(v).encode("utf-8"), _decode_str)
 BYTES = Codec("bytes", bytes, bytes)
+
+
+def _fixed_bytes(size: int) -> Codec:
+    """Bytes of exactly ``size`` (an id): another length is malformed, not "not found"."""
+
+    def decode(raw: bytes) -> bytes:
+        if len(raw) != size:
+            raise MessageError(f"expected {size} bytes, got {len(raw)}")
+        return bytes(raw)
+
+    return Codec(f"bytes[{size}]", bytes, decode)
+
+
+HOST_ID = _fixed_bytes(16)
 # The enums are keybridge.otp's (their values are the wire codes); the names are the protocol's,
 # as DETAIL texts and docs/protocol.md give them.
 KIND = _enum(OtpKind, "OtpKind")
@@ -159,6 +173,9 @@ class Body(Record):
     @classmethod
     def from_fields(cls, fields: Fields) -> Self:
         kwargs: dict[str, Any] = {}
+        items = fields.items
+        # A repeated tag is rare: one set() over the tags tells whether to look for one.
+        repeats = len({tag for tag, _ in items}) != len(items)
         for name, tag, codec, is_repeated, required in _PLANS.get(cls) or _plan(cls):
             if is_repeated:
                 kwargs[name] = tuple(_decode(codec, tag, raw) for raw in fields.get_all(tag))
@@ -168,6 +185,9 @@ class Body(Record):
                 if required:
                     raise MessageError(f"missing field {tag.name} (0x{tag:02x})")
                 continue
+            if repeats and len(fields.get_all(tag)) > 1:
+                # Which copy counts would be a guess each implementation makes differently.
+                raise MessageError(f"field {tag.name} (0x{tag:02x}) appears more than once")
             try:  # _decode, inlined: every request goes through here
                 kwargs[name] = codec.decode(raw)
             except MessageError as exc:
@@ -356,14 +376,14 @@ class HandshakeBody(Body):
 class UnpairRequest(Body):
     """UNPAIR."""
 
-    host_id: bytes | None = tlv(Tag.HOST_ID, BYTES, None)
+    host_id: bytes | None = tlv(Tag.HOST_ID, HOST_ID, None)
     """The host to remove; absent: the host of this session."""
 
 
 class HostEntry(Body):
     """One paired host in a LIST_HOSTS answer."""
 
-    host_id: bytes = tlv(Tag.HOST_ID, BYTES)
+    host_id: bytes = tlv(Tag.HOST_ID, HOST_ID)
     current: bool = tlv(Tag.CURRENT, BOOL, False)
     """This is the host of the session that asked."""
 
