@@ -15,12 +15,12 @@ import os
 from collections.abc import Callable
 
 from keybridge.otp.codes import Algorithm, OtpKind
+from keybridge.otp.names import name_problem
 from keybridge.protocol.constants import (
     CAPACITY,
     DIGITS_MAX,
     DIGITS_MIN,
     MAX_PAIRED_HOSTS,
-    NAME_MAX_BYTES,
     PERIOD_MAX,
     PERIOD_MIN,
     PIN_RETRIES_MAX,
@@ -53,6 +53,7 @@ SERIAL_MAX_LENGTH = 32
 """A serial number is 1 to 32 printable ASCII characters (the key makes "KB" + 10 hex digits)."""
 PIN_ITERATIONS_MAX = 10_000_000
 """More PBKDF2 iterations than this would stall the key for minutes on every PIN check."""
+
 
 class Credential(Record):
     """One OTP credential. ``secret`` never leaves the key (no command returns it)."""
@@ -121,25 +122,6 @@ class KeyState(Record):
 
     def adding(self, credential: Credential) -> KeyState:
         return dataclasses.replace(self, credentials=(*self.credentials, credential))
-
-
-def name_problem(name: str, field: str = "NAME") -> str | None:
-    """What is wrong with ``name`` as a credential name (1-64 bytes of UTF-8, no control
-    character), or None."""
-    size = len(name.encode("utf-8", "surrogatepass"))
-    if not 1 <= size <= NAME_MAX_BYTES:
-        return f"{field} is {size} bytes of UTF-8; it must be 1 to {NAME_MAX_BYTES}"
-    if name.isprintable():  # no control character (the common case, checked in C)
-        return None
-    import unicodedata
-
-    for i, char in enumerate(name):
-        category = unicodedata.category(char)
-        if category == "Cc":
-            return f"{field} holds control character U+{ord(char):04X} at position {i}"
-        if category == "Cs":  # only a file can hold one: the wire carries valid UTF-8
-            return f"{field} holds a lone surrogate U+{ord(char):04X} at position {i}"
-    return None
 
 
 def check_state(state: KeyState) -> None:

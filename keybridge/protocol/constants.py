@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from keybridge.otp.names import NAME_MAX_BYTES as NAME_MAX_BYTES  # re-exported: a key limit
+
 PROTOCOL_VERSION = 1
 """Version of the message layer; ``GET_INFO`` reports it and the host refuses other versions."""
 
@@ -130,7 +132,7 @@ class Tag(IntEnum):
 
 # Limits the key enforces (DESIGN section 4); hosts check them early for better messages.
 CAPACITY = 128
-NAME_MAX_BYTES = 64
+# NAME_MAX_BYTES (64) is the credential model's rule, imported above from keybridge.otp.names.
 SECRET_MIN_BYTES = 10
 SECRET_MAX_BYTES = 64
 DIGITS_MIN, DIGITS_MAX = 6, 8

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from keybridge.errors import InvalidInputError, VersionMismatchError
 from keybridge.hostconfig import HostConfig
+from keybridge.otp.names import check_name
 from keybridge.protocol import constants as limits
 from keybridge.protocol.channel import Channel, KeepaliveCallback
 from keybridge.protocol.commands import (
@@ -330,14 +331,7 @@ class KeySession:
 
 
 def _check_name(name: str) -> None:
-    size = len(name.encode("utf-8"))
-    if size == 0:
-        raise InvalidInputError("a credential name cannot be empty: give a name")
-    if size > limits.NAME_MAX_BYTES:
-        raise InvalidInputError(
-            f"the name {name[:20]!r}... is {size} bytes in UTF-8: the key allows at most"
-            f" {limits.NAME_MAX_BYTES}; shorten it"
-        )
+    check_name(name, "the credential name")
 
 
 def _check_layout(layout: str | None) -> str | None:
