@@ -18,7 +18,7 @@ from keybridge.errors import MessageError
 from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol import commands as c
 from keybridge.protocol.constants import Command
-from keybridge.protocol.framing import FrameDecoder, encode_frame
+from keybridge.protocol.framing import FrameDecoder, cobs_decode, cobs_encode, encode_frame
 from keybridge.protocol.messages import (
     Fields,
     Request,
@@ -26,6 +26,7 @@ from keybridge.protocol.messages import (
     decode_message,
     encode_message,
 )
+from keybridge.protocol.secure._primitives import transcript_hash
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 SERIAL = "KB0123456789"
@@ -44,6 +45,11 @@ def _req(seq: int, command: Command | int, body: c.Body | None = None) -> bytes:
     fields = body.to_fields() if body else Fields()
     return encode_message(Request(seq, command, fields))
 
+
+# PAIR_BEGIN with the all-zero X25519 key (a low-order point), host id and nonce all zero.
+_LOW_ORDER_BEGIN = bytes(48) + transcript_hash(
+    b"keybridge pairing v1 commit", bytes(32), bytes(16), bytes(16)
+)
 
 # name -> (clock spec, requests); the generator below turns these into the document's blocks.
 SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
@@ -122,6 +128,40 @@ SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
             bytes.fromhex("42"),
         ],
     ),
+    "malformed": (
+        "real:0",
+        [
+            b"",
+            bytes.fromhex("01"),
+            bytes.fromhex("01 08 02"),
+            bytes.fromhex("02 08 03 01 00"),
+            bytes.fromhex("03 08 04 01"),
+            bytes.fromhex("02 08"),
+        ],
+    ),
+    "rule-checks": (
+        "fixed:59",
+        [
+            # A single-valued field twice; an unknown tag twice is ignored (NOT_FOUND: no "a").
+            encode_message(
+                Request(0x0901, Command.OTP_CALCULATE, Fields.of([(1, b"a"), (1, b"b")]))
+            ),
+            encode_message(
+                Request(
+                    0x0902, Command.OTP_CALCULATE, Fields.of([(1, b"a"), (0x7E, b""), (0x7E, b"")])
+                )
+            ),
+            encode_message(Request(0x0903, Command.UNPAIR, Fields.of([(0x41, bytes(15))]))),
+            _req(0x0904, Command.PIN_VERIFY, c.PinRequest("1234")),
+            _req(0x0905, Command.PIN_SET, c.PinSetRequest("1234")),
+            _req(0x0906, Command.PIN_SET, c.PinSetRequest("5678")),
+            _req(0x0907, Command.PAIR_CONFIRM, c.HandshakeBody(bytes(48))),
+            # A low-order host key (all zero) passes PAIR_BEGIN; PAIR_CONFIRM, once the
+            # commitment checks out, refuses it.
+            _req(0x0908, Command.PAIR_BEGIN, c.HandshakeBody(_LOW_ORDER_BEGIN)),
+            _req(0x0909, Command.PAIR_CONFIRM, c.HandshakeBody(bytes(48))),
+        ],
+    ),
 }
 
 
@@ -140,7 +180,7 @@ def _clock_kwargs(spec: str) -> dict[str, object]:
 def render(name: str) -> str:
     clock, requests = SCENARIOS[name]
     lines = [f"```transcript {name} clock={clock} serial={SERIAL}"]
-    previous = b""
+    previous: bytes | None = None
     for request, out in run_transcript(requests, serial=SERIAL, **_clock_kwargs(clock)):  # type: ignore[arg-type]
         retry = (
             " (a retry: same seq and bytes, answered from the cache)" if request == previous else ""
@@ -160,8 +200,10 @@ def _describe(request: bytes, out: list[bytes]) -> str:
     except MessageError:
         what = "malformed message"
     else:
-        assert isinstance(sent, Request)
-        what = getattr(sent.command, "name", f"unknown command 0x{int(sent.command):02x}")
+        if isinstance(sent, Request):
+            what = getattr(sent.command, "name", f"unknown command 0x{int(sent.command):02x}")
+        else:
+            what = f"a message of type 0x{request[0]:02x} from the host"
     answers = []
     for raw in out:
         reply = decode_message(raw)
@@ -224,6 +266,15 @@ def test_framed_example_in_the_document() -> None:
     get_info = _req(0x0101, Command.GET_INFO)
     assert frame == encode_frame(get_info)
     assert FrameDecoder().feed(frame) == [get_info]
+
+
+def test_cobs_of_a_body_ending_in_a_full_block() -> None:
+    # Section 2: the sender adds a 01 block after a final FF block; a receiver takes both.
+    for body, tail in ((b"\x01" * 254, b"\x01"), (b"\x01" * 255, b"\x02\x01")):
+        encoded = cobs_encode(body)
+        assert encoded == b"\xff" + body[:254] + tail
+        assert cobs_decode(encoded) == body
+    assert cobs_decode(b"\xff" + b"\x01" * 254) == b"\x01" * 254
 
 
 if __name__ == "__main__":
