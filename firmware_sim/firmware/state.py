@@ -72,10 +72,16 @@ class Credential(Record):
 
 
 class PairedHost(Record):
-    """A host paired with the key; ``pairing_key`` opens its sessions (sealed at rest)."""
+    """A host paired with the key; ``pairing_key`` opens its sessions (sealed at rest).
+
+    ``pending_key`` is a newer pairing of the same host that the host has not yet used: it
+    replaces ``pairing_key`` once a session opened under it authenticates, so a host that
+    failed to store it keeps working with the old one.
+    """
 
     host_id: bytes
     pairing_key: bytes = dataclasses.field(repr=False)
+    pending_key: bytes | None = dataclasses.field(default=None, repr=False)
 
 
 class PinRecord(Record):
@@ -152,6 +158,8 @@ def check_state(state: KeyState) -> None:
     for i, host in enumerate(state.hosts):
         _check_length(f"hosts[{i}].id", host.host_id, ID_LENGTH)
         _check_length(f"hosts[{i}].key", host.pairing_key, KEY_LENGTH)
+        if host.pending_key is not None:
+            _check_length(f"hosts[{i}].pending", host.pending_key, KEY_LENGTH)
         if host.host_id in host_ids:
             raise ValueError(f"hosts[{i}].id {host.host_id.hex()} appears twice")
         host_ids.add(host.host_id)

@@ -46,6 +46,7 @@ __all__ = [
     "PinRequest",
     "PinSetRequest",
     "PingBody",
+    "SessionOpenRequest",
     "SetTimeRequest",
     "SetTimeResponse",
     "UnpairRequest",
@@ -373,6 +374,14 @@ class HandshakeBody(Body):
     payload: bytes = tlv(Tag.HANDSHAKE, BYTES)
 
 
+class SessionOpenRequest(Body):
+    """SESSION_OPEN: the handshake payload and which of this host's pairings it opens under."""
+
+    payload: bytes = tlv(Tag.HANDSHAKE, BYTES)
+    pairing_id: bytes | None = tlv(Tag.PAIRING_ID, BYTES, None)
+    """8 bytes naming the pairing key (``Pairing.pairing_id``); absent: the committed one."""
+
+
 class UnpairRequest(Body):
     """UNPAIR."""
 
@@ -427,6 +436,7 @@ BODIES: dict[Command, tuple[type[Body], type[Body]]] = {
     Command.GET_INFO: (Empty, GetInfoResponse),
     Command.PING: (PingBody, PingBody),
     Command.SET_TIME: (SetTimeRequest, SetTimeResponse),
+    Command.CANCEL: (Empty, Empty),
     Command.OTP_PUT: (OtpPutRequest, Empty),
     Command.OTP_LIST: (OtpListRequest, OtpListResponse),
     Command.OTP_DELETE: (OtpNameRequest, Empty),
@@ -436,7 +446,7 @@ BODIES: dict[Command, tuple[type[Body], type[Body]]] = {
     Command.RESET: (Empty, Empty),
     Command.PAIR_BEGIN: (HandshakeBody, HandshakeBody),
     Command.PAIR_CONFIRM: (HandshakeBody, HandshakeBody),
-    Command.SESSION_OPEN: (HandshakeBody, HandshakeBody),
+    Command.SESSION_OPEN: (SessionOpenRequest, HandshakeBody),
     Command.UNPAIR: (UnpairRequest, Empty),
     Command.LIST_HOSTS: (Empty, ListHostsResponse),
     Command.PIN_SET: (PinSetRequest, Empty),

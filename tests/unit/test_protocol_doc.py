@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sim.firmware.button import Button
 from firmware_sim.testing.transcript import run_transcript
 from keybridge.errors import MessageError
 from keybridge.otp.codes import Algorithm, OtpKind
@@ -53,6 +54,17 @@ _LOW_ORDER_BEGIN = bytes(48) + transcript_hash(
 
 # name -> (clock spec, requests); the generator below turns these into the document's blocks.
 SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
+    "cancel": (
+        "fixed:1111111109",
+        [
+            _req(0x0A01, Command.OTP_PUT, c.OtpPutRequest("bank", RFC_SHA1)),
+            _req(0x0A02, Command.RESET),
+            _req(0x0A03, Command.CANCEL),
+            _req(0x0A02, Command.RESET),
+            _req(0x0A04, Command.OTP_LIST),
+            _req(0x0A05, Command.CANCEL),
+        ],
+    ),
     "info-and-ping": (
         "real:0",
         [_req(0x0101, Command.GET_INFO), _req(0x0102, Command.PING, c.PingBody(b"hi"))],
@@ -172,6 +184,14 @@ def _hex_lines(prefix: str, data: bytes) -> list[str]:
     return lines
 
 
+BUTTONS = {"cancel": "manual"}
+"""Scenarios whose key waits for a button nobody presses (the others approve at once)."""
+
+
+def _button(name: str) -> Button:
+    return Button.parse(BUTTONS.get(name, "auto"))
+
+
 def _clock_kwargs(spec: str) -> dict[str, object]:
     mode, value = spec.split(":")
     return {"clock_mode": mode, "clock_value": float(value)}
@@ -181,7 +201,13 @@ def render(name: str) -> str:
     clock, requests = SCENARIOS[name]
     lines = [f"```transcript {name} clock={clock} serial={SERIAL}"]
     previous: bytes | None = None
-    for request, out in run_transcript(requests, serial=SERIAL, **_clock_kwargs(clock)):  # type: ignore[arg-type]
+    exchanges = run_transcript(
+        requests,
+        serial=SERIAL,
+        button=_button(name),
+        **_clock_kwargs(clock),  # type: ignore[arg-type]
+    )
+    for request, out in exchanges:
         retry = (
             " (a retry: same seq and bytes, answered from the cache)" if request == previous else ""
         )
@@ -255,7 +281,12 @@ def test_every_command_appears_in_a_transcript() -> None:
 
 @pytest.mark.parametrize("block", DOC_BLOCKS, ids=lambda b: b.name)
 def test_transcript_replays_byte_for_byte(block: Block) -> None:
-    exchanges = run_transcript(block.requests, serial=SERIAL, **_clock_kwargs(block.clock))  # type: ignore[arg-type]
+    exchanges = run_transcript(
+        block.requests,
+        serial=SERIAL,
+        button=_button(block.name),
+        **_clock_kwargs(block.clock),  # type: ignore[arg-type]
+    )
     assert [out for _, out in exchanges] == block.responses
 
 
