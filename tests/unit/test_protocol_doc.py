@@ -65,6 +65,28 @@ SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
             _req(0x0A05, Command.CANCEL),
         ],
     ),
+    "waiting": (
+        "fixed:59",
+        [
+            _req(0x0B01, Command.OTP_PUT, c.OtpPutRequest("gated", RFC_SHA1, require_button=True)),
+            _req(0x0B02, Command.OTP_CALCULATE, c.OtpNameRequest("gated")),
+            _req(0x0B03, Command.GET_INFO),
+            _req(0x0B04, Command.PING, c.PingBody(b"hi")),
+            _req(0x0B02, Command.OTP_CALCULATE, c.OtpNameRequest("gated")),
+        ],
+    ),
+    "names": (
+        "fixed:59",
+        [
+            _req(0x0C01, Command.OTP_PUT, c.OtpPutRequest("bank", RFC_SHA1)),
+            _req(0x0C02, Command.OTP_PUT, c.OtpPutRequest("Bank", RFC_SHA1)),
+            _req(0x0C03, Command.OTP_PUT, c.OtpPutRequest("\u00e9t\u00e9", RFC_SHA1)),
+            _req(0x0C04, Command.OTP_PUT, c.OtpPutRequest("a b", RFC_SHA1)),
+            _req(0x0C05, Command.OTP_PUT, c.OtpPutRequest("tab\there", RFC_SHA1)),
+            _req(0x0C06, Command.OTP_PUT, c.OtpPutRequest("x\u0085", RFC_SHA1)),
+            _req(0x0C07, Command.OTP_LIST),
+        ],
+    ),
     "info-and-ping": (
         "real:0",
         [_req(0x0101, Command.GET_INFO), _req(0x0102, Command.PING, c.PingBody(b"hi"))],
@@ -184,7 +206,7 @@ def _hex_lines(prefix: str, data: bytes) -> list[str]:
     return lines
 
 
-BUTTONS = {"cancel": "manual"}
+BUTTONS = {"cancel": "manual", "waiting": "manual"}
 """Scenarios whose key waits for a button nobody presses (the others approve at once)."""
 
 
