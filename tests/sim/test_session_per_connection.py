@@ -13,6 +13,7 @@ from firmware_sim.firmware.button import Button
 from firmware_sim.firmware.clock import KeyClock
 from firmware_sim.firmware.core import Firmware
 from firmware_sim.firmware.flash import Flash
+from firmware_sim.links.virtual_radio import VirtualRadio
 from firmware_sim.serve import ServeOptions
 from firmware_sim.testing.paired import SecureLink, pair_firmware, pair_state_file
 from firmware_sim.threaded import serve_in_thread
@@ -23,6 +24,7 @@ from keybridge.protocol.framing import FrameDecoder, encode_frame
 from keybridge.protocol.messages import Request, Response, decode_message, encode_message
 from keybridge.protocol.secure import SecureChannel
 from keybridge.session import ConnectOptions, KeySession
+from keybridge.transport.ble import BleBackend, BleTransport
 
 
 async def session_of_a_closed_connection(url: str, config: HostConfig) -> SecureChannel:
@@ -103,3 +105,28 @@ def test_an_envelope_of_2048_bytes_is_opened() -> None:
     assert len(envelope) == 2048
     [raw] = firmware.handle(envelope)
     assert raw[0] == MessageType.SEALED and firmware.in_session
+
+
+async def test_a_ble_reconnection_starts_with_no_session(
+    radio: VirtualRadio, backend: BleBackend
+) -> None:
+    firmware = Firmware(Flash.memory(), KeyClock(), Button("manual"))
+    await radio.add_key(firmware, name="kb-conn")
+    config = HostConfig(None)
+    async with BleTransport("ble:kb-conn", backend=backend, timeout=3, scan_timeout=2) as link:
+        key = await KeySession.attach(link, ConnectOptions(config=config))
+        firmware.button = Button("auto")
+        await key.pairing.pair(lambda code: True)
+        firmware.button = Button("manual")
+        old = key.channel.secure
+        assert old is not None
+        # A request waits for the button when the radio link goes away.
+        await link.send(old.seal(encode_message(Request(0x0777, Command.RESET))))
+        await link.receive(3)  # its KEEPALIVE
+        assert firmware.waiting
+    assert not firmware.waiting and not firmware.in_session  # the disconnection ended both
+    assert not firmware.button.press()
+    async with BleTransport("ble:kb-conn", backend=backend, timeout=3, scan_timeout=2) as link:
+        await link.send(old.seal(encode_message(Request(0x0999, Command.OTP_LIST))))
+        assert_no_session(await link.receive(3))
+    assert firmware.state.hosts  # the RESET never ran
