@@ -10,7 +10,8 @@ Rules, and why:
 - 16..103 characters, i.e. keys of 10..64 bytes (80..512 bits), the limits the key enforces.
   Keys under 16 bytes (128 bits) are accepted with a :class:`WeakSecretWarning`.
 - Separators are whitespace (any Unicode space), ``-`` and other Unicode dashes, anywhere.
-  ``=`` is padding and may only come at the end; how many there are is not checked.
+  ``=`` is padding and may only come at the end: up to 7 pass, whatever the length (padding
+  carries nothing); 8 or more (a whole block of ``=``, which no encoder writes) are refused.
 - The bits after the last whole byte must be zero, as every Base32 encoder writes them. Most
   decoders ignore them, but a key with non-zero trailing bits is almost always one with a
   character missing or extra; rejecting it catches the typo now rather than as wrong codes later.
