@@ -18,7 +18,7 @@ from firmware_sim.testing.transcript import run_transcript
 from keybridge.errors import MessageError
 from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol import commands as c
-from keybridge.protocol.constants import Command
+from keybridge.protocol.constants import Command, MessageType
 from keybridge.protocol.framing import FrameDecoder, cobs_decode, cobs_encode, encode_frame
 from keybridge.protocol.messages import (
     Fields,
@@ -51,6 +51,9 @@ def _req(seq: int, command: Command | int, body: c.Body | None = None) -> bytes:
 _LOW_ORDER_BEGIN = bytes(48) + transcript_hash(
     b"keybridge pairing v1 commit", bytes(32), bytes(16), bytes(16)
 )
+
+# The host's session ephemeral public key of docs/security.md section 7.
+_EPH = bytes.fromhex("493e82fc74464a59268817623d2053c5eb8e2cc4a988b4fee179ec6b010d531d")
 
 # name -> (clock spec, requests); the generator below turns these into the document's blocks.
 SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
@@ -85,6 +88,18 @@ SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
             _req(0x0C05, Command.OTP_PUT, c.OtpPutRequest("tab\there", RFC_SHA1)),
             _req(0x0C06, Command.OTP_PUT, c.OtpPutRequest("x\u0085", RFC_SHA1)),
             _req(0x0C07, Command.OTP_LIST),
+        ],
+    ),
+    "outside-a-session": (
+        "real:0",
+        [
+            _req(0x0D01, Command.GET_INFO),
+            _req(0x0D02, Command.OTP_LIST),
+            _req(0x0D03, 0x7E),
+            _req(0x0D04, Command.PAIR_CONFIRM, c.HandshakeBody(bytes(48))),
+            # A host id the key does not hold, with a valid ephemeral key (docs/security.md 7).
+            _req(0x0D05, Command.SESSION_OPEN, c.HandshakeBody(b"\x09" * 16 + bytes(16) + _EPH)),
+            b"\x10" + bytes(28),  # a SEALED frame, and no session to open it
         ],
     ),
     "info-and-ping": (
@@ -208,6 +223,8 @@ def _hex_lines(prefix: str, data: bytes) -> list[str]:
 
 BUTTONS = {"cancel": "manual", "waiting": "manual"}
 """Scenarios whose key waits for a button nobody presses (the others approve at once)."""
+UNPAIRED = {"outside-a-session"}
+"""Scenarios sent in plaintext to a key no host paired with (the others run in a session)."""
 
 
 def _button(name: str) -> Button:
@@ -227,6 +244,7 @@ def render(name: str) -> str:
         requests,
         serial=SERIAL,
         button=_button(name),
+        sealed=name not in UNPAIRED,
         **_clock_kwargs(clock),  # type: ignore[arg-type]
     )
     for request, out in exchanges:
@@ -250,6 +268,8 @@ def _describe(request: bytes, out: list[bytes]) -> str:
     else:
         if isinstance(sent, Request):
             what = getattr(sent.command, "name", f"unknown command 0x{int(sent.command):02x}")
+        elif request[0] == MessageType.SEALED:
+            what = "SEALED"
         else:
             what = f"a message of type 0x{request[0]:02x} from the host"
     answers = []
@@ -307,6 +327,7 @@ def test_transcript_replays_byte_for_byte(block: Block) -> None:
         block.requests,
         serial=SERIAL,
         button=_button(block.name),
+        sealed=block.name not in UNPAIRED,
         **_clock_kwargs(block.clock),  # type: ignore[arg-type]
     )
     assert [out for _, out in exchanges] == block.responses
