@@ -240,4 +240,3 @@ def _close(directory: Path) -> bool:
         return False
     os.chmod(directory, 0o700)
     return True
-
