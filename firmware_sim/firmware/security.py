@@ -125,7 +125,8 @@ class KeySecurity:
         if self._pairing is not None:
             self._pairing.reject()
             self._pairing = None
-        self._show(None)
+        if self.display is not None:
+            self._show(None)
 
     def seal_answers(self, channel: SecureChannel | None, out: list[bytes]) -> list[bytes]:
         """Seal answers to a sealed request; an answer for a session now gone is dropped."""

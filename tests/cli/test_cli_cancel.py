@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -30,10 +31,10 @@ def keybridge(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start_reset(url: str) -> subprocess.Popen[str]:
-    """`keybridge reset --yes`, returned once it shows the button prompt (the key waits)."""
+def start_reset(url: str, *command: str) -> subprocess.Popen[str]:
+    """`keybridge reset --yes` (or ``command``), returned once it shows the button prompt."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "keybridge", "--device", url, "reset", "--yes"],
+        [sys.executable, "-m", "keybridge", "--device", url, *(command or ("reset", "--yes"))],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -87,3 +88,17 @@ def test_a_host_killed_during_the_wait_leaves_the_key_idle(waiting_key: Simulato
     assert credentials(waiting_key.url) == ["bank"]  # not "busy with another request"
     waiting_key.press()
     assert credentials(waiting_key.url) == ["bank"]
+
+
+def test_an_interrupted_pair_keeps_the_old_pairing_on_both_ends(waiting_key: Simulator) -> None:
+    pairings = Path(os.environ["KEYBRIDGE_CONFIG_DIR"]) / "pairings.json"
+    before = pairings.read_bytes()
+    process = start_reset(waiting_key.url, "pair", "--yes")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    waiting_key.press()  # nothing waits: no pairing is stored
+    assert pairings.read_bytes() == before
+    assert credentials(waiting_key.url) == ["bank"]  # the old pairing still opens sessions
+    info = keybridge(waiting_key.url, "--json", "info")
+    assert json.loads(info.stdout)["paired_hosts"] == 1
