@@ -173,3 +173,11 @@ async def test_a_cancelled_pairing_stores_nothing_and_the_old_one_works(
     assert firmware.state == before
     firmware.button = Button("auto")
     assert await names_seen_by(firmware, directory) == ["bank"]
+
+
+def test_a_pending_pairing_of_the_wrong_size_is_a_damaged_state() -> None:
+    from firmware_sim.firmware.state import KeyState, PairedHost, check_state
+
+    host = PairedHost(HOST, bytes(32), bytes(31))
+    with pytest.raises(ValueError, match=r"hosts\[0\]\.pending"):
+        check_state(KeyState(serial="KB0123456789", key_id=bytes(16), hosts=(host,)))
