@@ -42,6 +42,10 @@ from keybridge.session import ConnectOptions, KeySession
 from keybridge.transport import open_transport
 from keybridge.transport.base import Transport
 
+UNSEALED = frozenset(Command)
+"""The baseline sends OTP_CALCULATE unsealed on purpose (a real host refuses to: it fails
+closed), to measure what sealing costs."""
+
 SECRET = b"12345678901234567890"
 
 
@@ -150,7 +154,7 @@ async def per_frame(rounds: int, workdir: Path) -> None:
         await key.otp_put(Credential.from_secret(SECRET), "bench")
         sealed = await timed(lambda: key.otp_calculate("bench"), rounds)
         async with MemoryTransport(UnsealedDoor(fw)) as door:
-            plain_channel = Channel(door)
+            plain_channel = Channel(door, plaintext=UNSEALED)
             plain = await timed(_calculate(plain_channel), rounds)
     print(f"\nPer-frame AEAD cost, OTP_CALCULATE ({rounds} rounds each):")
     print(line("in memory, unsealed (baseline)", plain))
@@ -171,7 +175,7 @@ async def per_frame(rounds: int, workdir: Path) -> None:
             key = await KeySession.attach(link, ConnectOptions(config=config))
             await key.otp_put(Credential.from_secret(SECRET), "bench")
             async with open_transport(plain_url) as plain_link:
-                plain_channel = Channel(plain_link)
+                plain_channel = Channel(plain_link, plaintext=UNSEALED)
                 sealed, plain = [], []
                 for _ in range(rounds):  # interleaved, so drift hits both alike
                     sealed += await timed(lambda: key.otp_calculate("bench"), 1)

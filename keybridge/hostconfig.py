@@ -122,11 +122,20 @@ class HostConfig:
         return list(self._keys.values())
 
     def add(self, serial: str, pairing: Pairing) -> None:
-        """Remember a pairing (replacing one with the same key) and save."""
+        """Remember a pairing (replacing one with the same key) and save; a failed save keeps
+        the pairing this config had (so this process goes on using the one the file holds)."""
         if pairing.host_id != self.host_id:
             raise ValueError("the pairing was made for another host id")
+        previous = self._keys.get(serial)
         self._keys[serial] = KeyPairing(serial, pairing.key_id, pairing.pairing_key)
-        self.save()
+        try:
+            self.save()
+        except ConfigError:
+            if previous is None:
+                del self._keys[serial]
+            else:
+                self._keys[serial] = previous
+            raise
 
     def remove(self, serial: str) -> bool:
         """Forget the pairing with ``serial`` and save; False if there was none."""

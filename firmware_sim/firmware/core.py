@@ -10,9 +10,11 @@ Every change is saved to flash before the key answers OK, and the in-memory stat
 only after the save succeeded, so a refused or failed request changes nothing.
 
 Security (:mod:`firmware_sim.firmware.security`): outside an encrypted session the key answers only
-GET_INFO, the pairing commands and SESSION_OPEN; in a session every request arrives SEALED and
-every answer (keep-alives included) leaves sealed. A sealed frame that fails to open closes the
-session and is answered with a plaintext ACCESS_DENIED (seq 0): nothing in it is executed.
+GET_INFO, CANCEL, the pairing commands and SESSION_OPEN; in a session every request arrives SEALED
+and every answer (keep-alives included) leaves sealed. A sealed frame that fails to open closes the
+session and is answered with a plaintext ACCESS_DENIED (seq 0): nothing in it is executed. A
+session lives as long as its connection (the link calls :meth:`Firmware.connection_made` and
+:meth:`Firmware.connection_lost`); a waiting request ends with its session or connection.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from firmware_sim.firmware import otp_store
@@ -33,11 +34,12 @@ from firmware_sim.firmware.dispatch import (
     answer_limit,
     error_response,
     guess_header,
-    opens_or_pairs,
+    keeps_session,
     refusal_response,
 )
 from firmware_sim.firmware.flash import Flash, FlashError
 from firmware_sim.firmware.otp_store import U64_MAX
+from firmware_sim.firmware.pending import Pending, WaitSlot, keepalive_message
 from firmware_sim.firmware.security import KeySecurity
 from firmware_sim.firmware.state import Credential, KeyState, new_serial
 from keybridge.errors import MessageError
@@ -62,21 +64,16 @@ from keybridge.protocol.constants import (
     PROTOCOL_VERSION,
     UNAUTHENTICATED_COMMANDS,
     Command,
-    KeepaliveReason,
     MessageType,
     Status,
-    Tag,
 )
 from keybridge.protocol.framing import MAX_MESSAGE
 from keybridge.protocol.messages import (
-    Fields,
-    Keepalive,
     Request,
     decode_message,
-    encode_message,
     encode_response,
 )
-from keybridge.protocol.secure.errors import ChannelClosedError, SecureChannelError
+from keybridge.protocol.secure.errors import SecureChannelError
 from keybridge.protocol.secure.pin import DEFAULT_PIN_ITERATIONS
 
 if TYPE_CHECKING:
@@ -89,18 +86,6 @@ FIRMWARE_VERSION = "0.1.0-sim"
 KEEPALIVE_INTERVAL_S = 1.0
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Pending:
-    """The request that waits for the button, and when its last KEEPALIVE went out."""
-
-    raw: bytes
-    seq: int
-    command: int
-    wait: Wait
-    last_keepalive: float
-    channel: SecureChannel | None
 
 
 class Firmware:
@@ -129,7 +114,7 @@ class Firmware:
             state = KeyState(serial=new_serial(random), key_id=random(16))
             flash.save(state)
         self._state = state
-        self._pending: _Pending | None = None
+        self._wait = WaitSlot()
         self._last: tuple[SecureChannel | None, bytes, list[bytes]] | None = None
         self._last_code: otp_store.Computed | None = None
         """The last TOTP code computed: asked again within its step, it is not recomputed."""
@@ -161,7 +146,7 @@ class Firmware:
     @property
     def waiting(self) -> bool:
         """A request is waiting for the button."""
-        return self._pending is not None
+        return self._wait.pending is not None
 
     @property
     def display(self) -> str | None:
@@ -186,7 +171,7 @@ class Firmware:
 
     def poll(self) -> list[bytes]:
         """Settle a request waiting for the button, or send its periodic KEEPALIVE."""
-        pending = self._pending
+        pending = self._wait.live(self.button)
         if pending is None:
             return []
         try:
@@ -196,45 +181,46 @@ class Firmware:
                 if now - pending.last_keepalive < KEEPALIVE_INTERVAL_S:
                     return []
                 pending.last_keepalive = now
-                return [self._keepalive(pending, now)]
-            self._pending = None
+                return [keepalive_message(pending, self.button.deadline, now)]
+            self._wait.pending = None
             self._limit = answer_limit(pending.channel)
             out = self._settle(pending.seq, pending.command, decision, pending.wait)
         except Exception:
             log.exception("internal error completing a button-gated request")
-            self._pending = None
+            self._wait.pending = None
             self.button.cancel()
-            out = [
-                error_response(
-                    pending.seq, pending.command, Status.INTERNAL_ERROR, "internal error"
-                )
-            ]
+            detail = "internal error"
+            out = [error_response(pending.seq, pending.command, Status.INTERNAL_ERROR, detail)]
         self._last = (pending.channel, pending.raw, out)
-        return self._seal_out(pending.channel, out)
-
-    def _seal_out(self, channel: SecureChannel | None, out: list[bytes]) -> list[bytes]:
-        """Seal answers to a sealed request; an answer for a session now gone is dropped."""
-        if channel is None:
-            return out
-        if channel.closed:
-            return []
-        try:
-            sealed = [channel.seal(message) for message in out]
-        except ChannelClosedError:  # the counter ran out mid-answer (keep-alives)
-            return self._end_exhausted_session()
-        if self.security.drop_after_reply and channel is self.security.channel:
-            self.security.close_session("its host is no longer paired")
-        return sealed
-
-    def _end_exhausted_session(self) -> list[bytes]:
-        """The session's counter ran out: close it, and say so in plaintext."""
-        self.security.close_session("its frame counter is exhausted")
-        detail = "the session's frame counter is exhausted: open a new session"
-        return [error_response(0, 0, Status.ACCESS_DENIED, detail)]
+        return self.security.seal_answers(pending.channel, out)
 
     def commit(self, state: KeyState) -> None:
         """Save ``state`` to flash, then adopt it; a failed save changes nothing."""
-        self._commit(state)
+        try:
+            self.flash.save(state)
+        except FlashError as exc:
+            raise Refused(Status.STORAGE_ERROR, str(exc)) from None
+        self._state = state
+        self._last_code = None  # drops the old credentials, whose code it may hold
+
+    # -- connections and cancelling ---------------------------------------------------------
+
+    def connection_made(self) -> None:
+        """A host connected (the link says so): it starts with no session, as after
+        :meth:`connection_lost`."""
+        self.connection_lost()
+
+    def connection_lost(self) -> None:
+        """The host's connection ended: its session, pairing and waiting request end too."""
+        self._wait.abandon(self.button)
+        self.security.connection_ended()
+        self._last = None
+
+    def _cancel(self, seq: int, channel: SecureChannel | None) -> list[bytes]:
+        out, cancelled = self._wait.cancel(seq, channel, self.button)
+        if cancelled is not None:  # a retry of the cancelled request gets the same answer
+            self._last = (channel, cancelled.raw, out[:1])
+        return out
 
     def forget_last(self) -> None:
         """Drop the idempotent-retry cache (a new session must not see the old answers)."""
@@ -247,15 +233,21 @@ class Firmware:
             self.handling_sealed = False
             self._limit = MAX_MESSAGE
             out = self._dispatch(raw, None)
-            if self.security.channel is not None and not opens_or_pairs(raw, out):
-                # A host in a session sends everything sealed: a plaintext message now is a
-                # tampered frame (its type byte changed) or someone else's, so the session ends.
+            if self.security.channel is not None and not keeps_session(raw, out):
+                # A host in a session sends everything sealed: a plaintext message now (but
+                # GET_INFO or a handshake) is a tampered frame (its type byte changed) or
+                # someone else's, so the session ends.
                 self.security.close_session("a plaintext message arrived inside the session")
             return out
         channel = self.security.channel
         if channel is None:
             detail = "no encrypted session: open one with SESSION_OPEN (pair this host first)"
             return [error_response(0, 0, Status.ACCESS_DENIED, detail)]
+        if len(raw) > MAX_MESSAGE:
+            # The whole envelope must fit the limit: refused unopened, as a frame that fails.
+            self.security.close_session("an oversized sealed frame arrived")
+            detail = f"sealed message of {len(raw)} bytes exceeds the {MAX_MESSAGE}-byte limit"
+            return [error_response(0, 0, Status.BAD_MESSAGE, detail)]
         try:
             plain = channel.open(raw)
         except SecureChannelError as exc:
@@ -263,7 +255,9 @@ class Firmware:
             self.security.close_session(str(exc))
             return [error_response(0, 0, Status.ACCESS_DENIED, f"sealed frame rejected: {exc}")]
         if channel.frames_left == 0:  # no counter left for the answer: run nothing
-            return self._end_exhausted_session()
+            return self.security.end_exhausted_session()
+        if self.security.pending_commit is not None:  # the host proved its new pairing
+            self.security.commit_pairing()
         self.handling_sealed = True
         self._limit = answer_limit(channel)
         try:
@@ -274,7 +268,7 @@ class Firmware:
             out = [error_response(seq, command, Status.INTERNAL_ERROR, "internal error")]
         finally:
             self.handling_sealed = False
-        return self._seal_out(channel, out)
+        return self.security.seal_answers(channel, out)
 
     def _dispatch(self, raw: bytes, channel: SecureChannel | None) -> list[bytes]:
         if len(raw) > MAX_MESSAGE:
@@ -292,9 +286,16 @@ class Firmware:
             )
             return [error_response(0, 0, Status.BAD_MESSAGE, detail)]
 
-        if self._pending is not None:
-            if raw == self._pending.raw and channel is self._pending.channel:
-                return [self._keepalive(self._pending, self.clock.monotonic())]
+        if message.command is Command.GET_INFO:
+            # Answered in any state, waiting included, and never cached: a GET_INFO from
+            # another host must not replace this session's idempotent-retry answer.
+            return self._execute(message, raw, channel)
+        if message.command is Command.CANCEL:
+            return self._cancel(message.seq, channel)
+        pending = self._wait.live(self.button)
+        if pending is not None:
+            if raw == pending.raw and channel is pending.channel:
+                return [keepalive_message(pending, self.button.deadline, self.clock.monotonic())]
             detail = "another request is waiting for the button"
             return [error_response(message.seq, message.command, Status.BUSY, detail)]
         last = self._last
@@ -304,7 +305,7 @@ class Firmware:
             return list(last[2])
 
         out = self._execute(message, raw, channel)
-        if self._pending is None:
+        if self._wait.pending is None:
             self._last = (channel, raw, out)
         return out
 
@@ -336,8 +337,9 @@ class Firmware:
         decision = self.button.request(now)
         if decision is not Decision.PENDING:
             return self._settle(seq, command, decision, result)
-        self._pending = _Pending(raw, seq, command, result, last_keepalive=now, channel=channel)
-        return [self._keepalive(self._pending, now)]
+        pending = Pending(raw, seq, command, result, last_keepalive=now, channel=channel)
+        self._wait.pending = pending
+        return [keepalive_message(pending, self.button.deadline, now)]
 
     def _settle(self, seq: int, command: int, decision: Decision, wait: Wait) -> list[bytes]:
         if decision is not Decision.APPROVED and wait.refuse is not None:
@@ -359,21 +361,6 @@ class Firmware:
             detail = f"the answer would exceed the {MAX_MESSAGE}-byte message limit"
             return error_response(seq, command, Status.BAD_PARAMETER, detail)
         return out
-
-    def _keepalive(self, pending: _Pending, now: float) -> bytes:
-        deadline = self.button.deadline
-        left_ms = 0 if deadline is None else max(0, int((deadline - now) * 1000))
-        fields = Fields.of([(Tag.TIMEOUT_MS, min(left_ms, 0xFFFFFFFF).to_bytes(4, "big"))])
-        return encode_message(Keepalive(pending.seq, KeepaliveReason.WAITING_FOR_BUTTON, fields))
-
-    def _commit(self, state: KeyState) -> None:
-        """Save ``state`` to flash, then adopt it; a failed save changes nothing."""
-        try:
-            self.flash.save(state)
-        except FlashError as exc:
-            raise Refused(Status.STORAGE_ERROR, str(exc)) from None
-        self._state = state
-        self._last_code = None  # drops the old credentials, whose code it may hold
 
     # -- commands ------------------------------------------------------------------------
 
@@ -412,7 +399,7 @@ class Firmware:
 
     def _otp_put(self, body: Body) -> Body:
         assert isinstance(body, OtpPutRequest)
-        self._commit(otp_store.put(self._state, body))
+        self.commit(otp_store.put(self._state, body))
         return Empty()
 
     def _otp_list(self, body: Body) -> Body:
@@ -421,14 +408,14 @@ class Firmware:
 
     def _otp_delete(self, body: Body) -> Body:
         assert isinstance(body, OtpNameRequest)
-        self._commit(otp_store.delete(self._state, body.name))
+        self.commit(otp_store.delete(self._state, body.name))
         return Empty()
 
     def _otp_rename(self, body: Body) -> Body:
         assert isinstance(body, OtpRenameRequest)
         state = otp_store.rename(self._state, body.name, body.new_name)
         if state is not self._state:
-            self._commit(state)
+            self.commit(state)
         return Empty()
 
     def _otp_calculate(self, body: Body) -> Body | Wait:
@@ -468,7 +455,7 @@ class Firmware:
     def _code_of(self, index: int, credential: Credential) -> otp_store.Computed:
         code = otp_store.compute_code(credential, self.clock.now(), self._last_code)
         if code.advanced is not None:
-            self._commit(self._state.replace_at(index, code.advanced))
+            self.commit(self._state.replace_at(index, code.advanced))
         else:
             self._last_code = code
         return code
@@ -477,7 +464,7 @@ class Firmware:
         def reset() -> Body:
             # A factory reset forgets the credentials, the PIN and every paired host, and
             # takes a new key id: hosts must pair again.
-            self._commit(self.security.wiped())
+            self.commit(self.security.wiped())
             self.clock.clear()
             self.security.drop_after_reply = True
             return Empty()

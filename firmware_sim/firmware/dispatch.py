@@ -32,7 +32,7 @@ __all__ = [
     "answer_limit",
     "error_response",
     "guess_header",
-    "opens_or_pairs",
+    "keeps_session",
     "refusal_response",
 ]
 
@@ -105,13 +105,20 @@ def guess_header(raw: bytes) -> tuple[int, int]:
     return 0, 0
 
 
-_HANDSHAKES = frozenset({Command.PAIR_BEGIN, Command.PAIR_CONFIRM, Command.SESSION_OPEN})
+_KEEPS_SESSION = frozenset(
+    {Command.GET_INFO, Command.PAIR_BEGIN, Command.PAIR_CONFIRM, Command.SESSION_OPEN}
+)
 
 
-def opens_or_pairs(raw: bytes, out: list[bytes]) -> bool:
-    """The plaintext request ``raw`` was a pairing or session-open the key accepted (``out``
-    is its answer): the one kind of plaintext a key in a session keeps the session for."""
-    if len(raw) < 4 or raw[0] != MessageType.REQUEST or raw[3] not in _HANDSHAKES or not out:
+def keeps_session(raw: bytes, out: list[bytes]) -> bool:
+    """The plaintext request ``raw`` was a GET_INFO, pairing or session-open the key accepted
+    (``out`` is its answer): the plaintext a key in a session answers without ending it.
+
+    GET_INFO is what any host sends first on a shared port (a pty, a TCP proxy): it changes
+    nothing and reveals nothing the session protects, so another host's GET_INFO must not end
+    this one's session.
+    """
+    if len(raw) < 4 or raw[0] != MessageType.REQUEST or raw[3] not in _KEEPS_SESSION or not out:
         return False
     first = out[0]
     return first[0] == MessageType.KEEPALIVE or (len(first) >= 5 and first[4] == Status.OK)

@@ -198,7 +198,15 @@ class Flash:
             "serial": state.serial,
             "key_id": state.key_id.hex(),
             "hosts": [
-                {"id": h.host_id.hex(), "key": seal(h.pairing_key, f"host:{h.host_id.hex()}")}
+                {
+                    "id": h.host_id.hex(),
+                    "key": seal(h.pairing_key, f"host:{h.host_id.hex()}"),
+                    **(
+                        {}
+                        if h.pending_key is None
+                        else {"pending": seal(h.pending_key, f"host-pending:{h.host_id.hex()}")}
+                    ),
+                }
                 for h in state.hosts
             ],
             "credentials": [
@@ -229,8 +237,8 @@ class Flash:
 
     def _from_json(self, doc: Any) -> KeyState:
         """The state in a parsed payload. Every field is required and typed (only ``pin`` may be
-        absent or null: no PIN): a missing ``key_id`` or ``credentials`` is a damaged file,
-        never an empty key."""
+        absent or null: no PIN; and a host's ``pending`` pairing): a missing ``key_id`` or
+        ``credentials`` is a damaged file, never an empty key."""
         top = _object(doc, "the state")
         credentials = []
         for i, value in enumerate(_field(top, "credentials", list)):
@@ -260,7 +268,13 @@ class Flash:
             at = f"hosts[{i}]."
             item = _object(value, at[:-1])
             host_id = _hex(item, "id", at)
-            hosts.append(PairedHost(host_id, self._open(item, "key", f"host:{host_id.hex()}", at)))
+            key = self._open(item, "key", f"host:{host_id.hex()}", at)
+            pending = (
+                None
+                if item.get("pending") is None
+                else self._open(item, "pending", f"host-pending:{host_id.hex()}", at)
+            )
+            hosts.append(PairedHost(host_id, key, pending))
         pin = None
         if top.get("pin") is not None:
             p = _object(top["pin"], "pin")

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from firmware_sim.firmware.dispatch import Handler, KeyCore, Refused, Wait
+from firmware_sim.firmware.dispatch import Handler, KeyCore, Refused, Wait, error_response
 from firmware_sim.firmware.state import KeyState, PairedHost, PinRecord
 from keybridge.protocol.commands import (
     Body,
@@ -30,10 +30,12 @@ from keybridge.protocol.commands import (
     PinChangeRequest,
     PinRequest,
     PinSetRequest,
+    SessionOpenRequest,
     UnpairRequest,
 )
 from keybridge.protocol.constants import (
     MAX_PAIRED_HOSTS,
+    PAIRING_ID_LENGTH,
     PIN_RETRIES_MAX,
     PIN_RETRIES_MIN,
     Command,
@@ -41,7 +43,12 @@ from keybridge.protocol.constants import (
     Tag,
 )
 from keybridge.protocol.messages import Fields
-from keybridge.protocol.secure.errors import HandshakeError, PinFormatError, UnknownHostError
+from keybridge.protocol.secure.errors import (
+    ChannelClosedError,
+    HandshakeError,
+    PinFormatError,
+    UnknownHostError,
+)
 from keybridge.protocol.secure.pin import (
     DEFAULT_PIN_ITERATIONS,
     check_pin_format,
@@ -94,6 +101,9 @@ class KeySecurity:
         self.pin_verified = False
         self.drop_after_reply = False
         """The current session ends once its reply is sealed (its host was removed)."""
+        self.pending_commit: bytes | None = None
+        """The session's host opened it under its new (pending) pairing: the first frame that
+        opens commits that pairing (:meth:`commit_pairing`)."""
         self._pairing: PairingKey | None = None
 
     # -- session ---------------------------------------------------------------------------
@@ -106,6 +116,56 @@ class KeySecurity:
         self.host_id = None
         self.pin_verified = False
         self.drop_after_reply = False
+        self.pending_commit = None
+
+    def connection_ended(self) -> None:
+        """The link's connection ended (or a new one began): no session or pairing attempt
+        outlives it."""
+        self.close_session("its connection ended")
+        if self._pairing is not None:
+            self._pairing.reject()
+            self._pairing = None
+        if self.display is not None:
+            self._show(None)
+
+    def seal_answers(self, channel: SecureChannel | None, out: list[bytes]) -> list[bytes]:
+        """Seal answers to a sealed request; an answer for a session now gone is dropped."""
+        if channel is None:
+            return out
+        if channel.closed:
+            return []
+        try:
+            sealed = [channel.seal(message) for message in out]
+        except ChannelClosedError:  # the counter ran out mid-answer (keep-alives)
+            return self.end_exhausted_session()
+        if self.drop_after_reply and channel is self.channel:
+            self.close_session("its host is no longer paired")
+        return sealed
+
+    def end_exhausted_session(self) -> list[bytes]:
+        """The session's counter ran out: close it, and say so in plaintext."""
+        self.close_session("its frame counter is exhausted")
+        detail = "the session's frame counter is exhausted: open a new session"
+        return [error_response(0, 0, Status.ACCESS_DENIED, detail)]
+
+    def commit_pairing(self) -> None:
+        """The session opened under this host's new pairing authenticated: the host has
+        stored it, so it replaces the old one (a failed save keeps both, to try again)."""
+        host_id, self.pending_commit = self.pending_commit, None
+        state = self._fw.state
+        host = None if host_id is None else state.host(host_id)
+        if host is None or host.pending_key is None:
+            return
+        committed = PairedHost(host.host_id, host.pending_key)
+        hosts = tuple(committed if h is host else h for h in state.hosts)
+        try:
+            self._fw.commit(dataclasses.replace(state, hosts=hosts))
+        except Refused as exc:
+            log.warning(
+                "could not commit the new pairing of host %s: %s", host.host_id.hex()[:8], exc
+            )
+            return
+        log.info("host %s now uses its new pairing", host.host_id.hex()[:8])
 
     def check_access(self, command: int, sealed: bool) -> None:
         """Refuse a command the current state does not allow (before any other check)."""
@@ -185,9 +245,15 @@ class KeySecurity:
             reply = attempt.accept()
             pairing = attempt.pairing
             current = self._fw.state
-            hosts = tuple(h for h in current.hosts if h.host_id != pairing.host_id)
-            host = PairedHost(pairing.host_id, pairing.pairing_key)
-            self._fw.commit(dataclasses.replace(current, hosts=(*hosts, host)))
+            old = current.host(pairing.host_id)
+            if old is None:
+                hosts = (*current.hosts, PairedHost(pairing.host_id, pairing.pairing_key))
+            else:
+                # The old pairing stays until the host proves it stored the new one (the
+                # first session under it): a host that failed to save keeps working.
+                new = dataclasses.replace(old, pending_key=pairing.pairing_key)
+                hosts = tuple(new if h is old else h for h in current.hosts)
+            self._fw.commit(dataclasses.replace(current, hosts=hosts))
             self._show(None)
             log.info("paired host %s", pairing.host_id.hex()[:8])
             return HandshakeBody(reply)
@@ -201,18 +267,34 @@ class KeySecurity:
     # -- sessions --------------------------------------------------------------------------
 
     def _session_open(self, body: Body) -> Body:
+        from keybridge.protocol.secure.pairing import pairing_id
         from keybridge.protocol.secure.session import SessionKey
 
-        assert isinstance(body, HandshakeBody)
+        assert isinstance(body, SessionOpenRequest)
         if self.channel is not None and self._fw.handling_sealed:
             raise Refused(
                 Status.BAD_PARAMETER, "SESSION_OPEN is sent in plaintext, outside a session"
             )
         state = self._fw.state
+        wanted = body.pairing_id
+        if wanted is not None and len(wanted) != PAIRING_ID_LENGTH:
+            raise Refused(
+                Status.BAD_PARAMETER,
+                f"PAIRING_ID is {len(wanted)} bytes; it must be {PAIRING_ID_LENGTH}",
+            )
+        used_pending = False
 
         def lookup(host_id: bytes) -> bytes | None:
+            # The pending pairing when the host names it; else the committed one (a host
+            # with neither cannot check the key's proof, and learns to pair again).
+            nonlocal used_pending
             host = state.host(host_id)
-            return None if host is None else host.pairing_key
+            if host is None:
+                return None
+            if host.pending_key is not None and wanted == pairing_id(host.pending_key):
+                used_pending = True
+                return host.pending_key
+            return host.pairing_key
 
         opening = SessionKey(
             state.key_id, lookup, ephemeral_key=self._random(32), nonce=self._random(16)
@@ -226,6 +308,7 @@ class KeySecurity:
         self.close_session("replaced by a new session")
         self.channel = opening.channel
         self.host_id = opening.host_id
+        self.pending_commit = opening.host_id if used_pending else None
         self._fw.forget_last()
         return HandshakeBody(reply)
 

@@ -15,12 +15,12 @@ import os
 from collections.abc import Callable
 
 from keybridge.otp.codes import Algorithm, OtpKind
+from keybridge.otp.names import name_problem
 from keybridge.protocol.constants import (
     CAPACITY,
     DIGITS_MAX,
     DIGITS_MIN,
     MAX_PAIRED_HOSTS,
-    NAME_MAX_BYTES,
     PERIOD_MAX,
     PERIOD_MIN,
     PIN_RETRIES_MAX,
@@ -72,10 +72,16 @@ class Credential(Record):
 
 
 class PairedHost(Record):
-    """A host paired with the key; ``pairing_key`` opens its sessions (sealed at rest)."""
+    """A host paired with the key; ``pairing_key`` opens its sessions (sealed at rest).
+
+    ``pending_key`` is a newer pairing of the same host that the host has not yet used: it
+    replaces ``pairing_key`` once a session opened under it authenticates, so a host that
+    failed to store it keeps working with the old one.
+    """
 
     host_id: bytes
     pairing_key: bytes = dataclasses.field(repr=False)
+    pending_key: bytes | None = dataclasses.field(default=None, repr=False)
 
 
 class PinRecord(Record):
@@ -124,25 +130,6 @@ class KeyState(Record):
         return dataclasses.replace(self, credentials=(*self.credentials, credential))
 
 
-def name_problem(name: str, field: str = "NAME") -> str | None:
-    """What is wrong with ``name`` as a credential name (1-64 bytes of UTF-8, no control
-    character), or None."""
-    size = len(name.encode("utf-8", "surrogatepass"))
-    if not 1 <= size <= NAME_MAX_BYTES:
-        return f"{field} is {size} bytes of UTF-8; it must be 1 to {NAME_MAX_BYTES}"
-    if name.isprintable():  # no control character (the common case, checked in C)
-        return None
-    import unicodedata
-
-    for i, char in enumerate(name):
-        category = unicodedata.category(char)
-        if category == "Cc":
-            return f"{field} holds control character U+{ord(char):04X} at position {i}"
-        if category == "Cs":  # only a file can hold one: the wire carries valid UTF-8
-            return f"{field} holds a lone surrogate U+{ord(char):04X} at position {i}"
-    return None
-
-
 def check_state(state: KeyState) -> None:
     """Raise :class:`ValueError` naming the first value of ``state`` outside the key's limits.
 
@@ -171,6 +158,8 @@ def check_state(state: KeyState) -> None:
     for i, host in enumerate(state.hosts):
         _check_length(f"hosts[{i}].id", host.host_id, ID_LENGTH)
         _check_length(f"hosts[{i}].key", host.pairing_key, KEY_LENGTH)
+        if host.pending_key is not None:
+            _check_length(f"hosts[{i}].pending", host.pending_key, KEY_LENGTH)
         if host.host_id in host_ids:
             raise ValueError(f"hosts[{i}].id {host.host_id.hex()} appears twice")
         host_ids.add(host.host_id)

@@ -29,7 +29,7 @@ from bumble.link import LocalLink
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
-from firmware_sim.links.device import FAST_POLL_S, IDLE_POLL_S
+from firmware_sim.links.device import FAST_POLL_S, IDLE_POLL_S, tell_connection
 from firmware_sim.links.device import Device as KeyDevice  # bumble's Device is the radio's
 from keybridge.errors import FrameError
 from keybridge.protocol.constants import PROTOCOL_VERSION, MessageType
@@ -140,9 +140,11 @@ class BleKeyPeripheral:
         if callable(handler):
             self._handle: MessageHandler = handler
             self._poll: Callable[[], list[bytes]] | None = None
+            self._device_hooks: KeyDevice | None = None
         else:
             self._handle = handler.handle
             self._poll = handler.poll
+            self._device_hooks = handler
         self.name = name
         if len(name.encode()) > MAX_ADVERTISED_NAME:
             log.warning(
@@ -256,6 +258,8 @@ class BleKeyPeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         self.stats.connections += 1
+        if self._device_hooks is not None:
+            tell_connection(self._device_hooks, "made")
         state = _ConnectionState(Reassembler(self.max_message_size))
         state.worker = asyncio.get_running_loop().create_task(self._serve(connection, state))
         self._states[connection] = state
@@ -264,6 +268,8 @@ class BleKeyPeripheral:
             gone = self._states.pop(connection, None)
             if gone is not None and gone.worker is not None:
                 gone.worker.cancel()
+            if self._device_hooks is not None:
+                tell_connection(self._device_hooks, "lost")
             if self.on_disconnect is not None:
                 self.on_disconnect()
             if not self._stopping:

@@ -7,9 +7,9 @@ transport and the BLE peripheral, so each serves the same :class:`Device` on the
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
-__all__ = ["FAST_POLL_S", "IDLE_POLL_S", "Device", "Port"]
+__all__ = ["FAST_POLL_S", "IDLE_POLL_S", "Device", "Port", "tell_connection"]
 
 FAST_POLL_S = 0.05
 """Poll interval while a request waits: completes it soon after a button event or timeout."""
@@ -24,6 +24,15 @@ class Device(Protocol):
     def handle(self, message: bytes) -> list[bytes]: ...
 
     def poll(self) -> list[bytes]: ...
+
+
+def tell_connection(device: object, event: Literal["made", "lost"]) -> None:
+    """Tell ``device`` that a host's connection began or ended, if it keeps per-connection
+    state (the firmware core: a session never outlives its connection). Links call this on
+    every connect and disconnect they see; simpler devices (an echo key) have no such hook."""
+    hook = getattr(device, f"connection_{event}", None)
+    if callable(hook):
+        hook()
 
 
 class Port(Protocol):

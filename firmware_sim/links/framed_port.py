@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from firmware_sim.links.device import FAST_POLL_S, IDLE_POLL_S, Device
+from firmware_sim.links.device import FAST_POLL_S, IDLE_POLL_S, Device, tell_connection
 from firmware_sim.links.reactor import Reactor, Timer
 from keybridge.errors import KeybridgeError
 from keybridge.protocol.constants import MessageType
@@ -47,13 +47,17 @@ class FramedPort:
         return self._decoder.dropped
 
     def connect(self, write: Callable[[bytes], None]) -> None:
-        """A host attached: replies go to ``write`` and framing starts afresh."""
+        """A host attached: replies go to ``write``, framing starts afresh and the device
+        learns that a new connection began (it starts with no session)."""
         self._write = write
         self._decoder = FrameDecoder()
+        tell_connection(self.device, "made")
 
     def disconnect(self) -> None:
-        """The host left: replies are dropped until the next :meth:`connect`."""
+        """The host left: replies are dropped until the next :meth:`connect`, and the device
+        ends what belonged to the connection (its session, a request waiting for the button)."""
         self._write = None
+        tell_connection(self.device, "lost")
 
     def feed(self, data: bytes) -> None:
         """Bytes from the host."""

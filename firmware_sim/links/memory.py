@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from firmware_sim.links.device import Device
+from firmware_sim.links.device import Device, tell_connection
 from keybridge.errors import LinkTimeoutError, TransportError
 from keybridge.transport.base import Transport
 
@@ -47,9 +47,12 @@ class MemoryTransport(Transport):
             return
         self._queue = asyncio.Queue()
         self._open = True
+        tell_connection(self.firmware, "made")
         self._poller = asyncio.create_task(self._poll_forever(), name="memory-transport-poll")
 
     async def close(self) -> None:
+        if self._open:
+            tell_connection(self.firmware, "lost")
         self._open = False
         if self._poller is not None:
             self._poller.cancel()

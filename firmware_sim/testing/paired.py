@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from firmware_sim.firmware.button import Button
 from keybridge.errors import ProtocolError
-from keybridge.protocol.commands import GetInfoResponse, HandshakeBody
+from keybridge.protocol.commands import GetInfoResponse, HandshakeBody, SessionOpenRequest
 from keybridge.protocol.constants import Command, MessageType, Status
 from keybridge.protocol.messages import Request, Response, decode_message, encode_message
 from keybridge.protocol.secure import Pairing, PairingHost, SecureChannel, SessionHost
@@ -25,8 +25,15 @@ if TYPE_CHECKING:
 __all__ = ["SecureLink", "pair_firmware", "pair_state_file"]
 
 
-def _call(firmware: Firmware, command: Command, payload: bytes, seq: int) -> bytes:
-    request = encode_message(Request(seq, command, HandshakeBody(payload).to_fields()))
+def _call(
+    firmware: Firmware, command: Command, payload: bytes, seq: int, pairing_id: bytes | None = None
+) -> bytes:
+    body = (
+        SessionOpenRequest(payload, pairing_id)
+        if command is Command.SESSION_OPEN
+        else HandshakeBody(payload)
+    )
+    request = encode_message(Request(seq, command, body.to_fields()))
     out = firmware.handle(request) + firmware.poll()
     for raw in out:
         message = decode_message(raw)
@@ -74,7 +81,13 @@ class SecureLink:
     def open(self) -> SecureChannel:
         """(Re)open the session."""
         opening = SessionHost(self.pairing)
-        reply = _call(self.firmware, Command.SESSION_OPEN, opening.request(), 0xFE03)
+        reply = _call(
+            self.firmware,
+            Command.SESSION_OPEN,
+            opening.request(),
+            0xFE03,
+            self.pairing.pairing_id,
+        )
         self.channel = opening.finish(reply)
         return self.channel
 

@@ -117,9 +117,14 @@ def add(
     force: bool,
 ) -> None:
     """Store a credential on the key. The secret never leaves it again."""
+    from keybridge.otp.names import check_name
+
     cred = _credential_from_options(secret, uri, qr, digits, period, algorithm, hotp, counter)
+    if issuer is not None:
+        check_name(issuer, "the issuer")
     if issuer and not name.startswith(f"{issuer}:"):
         name = f"{issuer}:{name}"
+    check_name(name)  # before connecting: bad input never reaches the key
     _store(cred, name, require_button=touch, layout=_canonical_layout(layout), overwrite=force)
 
 
@@ -253,8 +258,11 @@ async def delete(key: KeySession, name: str) -> Fields:
 @click.argument("new")
 def rename(old: str, new: str) -> None:
     """Rename a credential."""
+    from keybridge.otp.names import check_name
+
     if not new.strip():
         raise InvalidInputError("the new name is empty: give 1-64 characters")
+    check_name(new, "the new name")  # before connecting: bad input never reaches the key
     _rename(old, new)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import sys
@@ -46,10 +47,33 @@ def settings() -> Settings:
 
 
 def run(coro: Awaitable[T]) -> T:
+    """Run a command's coroutine. Ctrl-C and SIGTERM cancel it, so a request waiting for the
+    key's button is cancelled on the key (CANCEL) before the command exits as interrupted."""
     import asyncio  # not at module level: commands that never talk to a key do without it
+    import signal
 
     async def wrapper() -> T:
-        return await coro
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        terminated = False
+
+        def on_sigterm() -> None:
+            nonlocal terminated
+            terminated = True
+            if task is not None:
+                task.cancel()
+
+        # No signal handlers outside the main thread or on some loops: SIGTERM then just ends.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if terminated:  # as Ctrl-C (asyncio.run cancels the task for SIGINT itself)
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
 
     return asyncio.run(wrapper())
 

@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from keybridge.errors import InvalidInputError, InvalidSecretError, InvalidUriError
 from keybridge.otp.codes import DIGITS_RANGE, Algorithm, OtpKind, hotp, totp
+from keybridge.otp.names import control_character
 from keybridge.otp.secret import decode_secret, encode_secret
 
 __all__ = ["DEFAULT_PERIOD", "Credential", "build_uri", "parse_uri"]
@@ -79,6 +80,11 @@ class Credential:
                 )
             if ":" in text:
                 raise InvalidInputError(f"{what} {text!r} contains ':': remove the colon")
+            found = control_character(text)
+            if found is not None:
+                raise InvalidInputError(
+                    f"{what} {text!r} holds the control character U+{ord(found[1]):04X}: remove it"
+                )
         if self.digits not in DIGITS_RANGE:
             raise InvalidInputError(f"{self.digits} digits is not supported: use 6, 7 or 8")
         if self.period <= 0:

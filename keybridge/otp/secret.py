@@ -10,7 +10,8 @@ Rules, and why:
 - 16..103 characters, i.e. keys of 10..64 bytes (80..512 bits), the limits the key enforces.
   Keys under 16 bytes (128 bits) are accepted with a :class:`WeakSecretWarning`.
 - Separators are whitespace (any Unicode space), ``-`` and other Unicode dashes, anywhere.
-  ``=`` is padding and may only come at the end; how many there are is not checked.
+  ``=`` is padding and may only come at the end: up to 7 pass, whatever the length (padding
+  carries nothing); 8 or more (a whole block of ``=``, which no encoder writes) are refused.
 - The bits after the last whole byte must be zero, as every Base32 encoder writes them. Most
   decoders ignore them, but a key with non-zero trailing bits is almost always one with a
   character missing or extra; rejecting it catches the typo now rather than as wrong codes later.
@@ -60,6 +61,7 @@ _LOOK_ALIKES = {"0": "'O'", "1": "'I' or 'L'", "8": "'B'"}
 
 # Unpadded lengths modulo 8 that no whole number of bytes encodes to.
 _IMPOSSIBLE_REMAINDERS = frozenset({1, 3, 6})
+_MAX_PADDING = 7  # fewer than a whole 8-character block
 
 
 class WeakSecretWarning(UserWarning):
@@ -111,11 +113,13 @@ def normalize_secret(text: str) -> str:
     chars: list[str] = []
     last_position = 0  # 1-based position of the last key character, for the trailing-bits error
     padding_at = 0  # 1-based position of the first '=' seen, 0 if none yet
+    padding = 0  # how many '=' end the secret
     for position, char in enumerate(text, start=1):
         if _is_separator(char):
             continue
         if char == "=":
             padding_at = padding_at or position
+            padding += 1
             continue
         if padding_at:
             raise InvalidSecretError(
@@ -157,6 +161,12 @@ def normalize_secret(text: str) -> str:
         raise InvalidSecretError(
             f"character {last_position} '{text[last_position - 1]}' ends the key with"
             f" non-zero bits past its last byte: a character is missing or one too many"
+        )
+    if padding > _MAX_PADDING:
+        # Padding carries nothing, so a few '=' of any count pass; a whole block of them is
+        # no Base32 text's padding (RFC 4648 pads with at most 6): a paste went wrong.
+        raise InvalidSecretError(
+            f"the secret ends with {padding} '=': Base32 padding is at most 6; leave the '=' out"
         )
     if length * 5 // 8 < WEAK_KEY_BYTES:
         warnings.warn(

@@ -12,6 +12,15 @@ With an encrypted session (:attr:`Channel.secure`, set by the session layer afte
 every request is sealed, each try under a new counter with the same sequence number, and only
 sealed answers are believed: a plaintext answer could come from anyone on the link. The one
 plaintext message acted on is the key's ACCESS_DENIED saying it closed the session.
+
+The channel fails closed: without a session only :data:`PLAINTEXT_COMMANDS` (GET_INFO, CANCEL,
+the pairing commands and SESSION_OPEN, which carry no secret) may leave this host; any other
+request raises :class:`~keybridge.protocol.status.AccessDeniedError` before a byte is written,
+so an unpaired host never puts an OTP secret on the link in the clear.
+
+Cancelling: when the awaiting task is cancelled (Ctrl-C, SIGTERM, a caller's timeout) or the
+channel's own deadline passes while the key waits (it sent keep-alives), the channel sends
+CANCEL, so the key ends the waiting request without running it and is idle at once.
 """
 
 from __future__ import annotations
@@ -21,9 +30,15 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from keybridge.errors import LinkTimeoutError, MessageError
+from keybridge.errors import KeybridgeError, LinkTimeoutError, MessageError
 from keybridge.protocol.commands import BODIES, Body, Empty
-from keybridge.protocol.constants import Command, KeepaliveReason, Status, Tag
+from keybridge.protocol.constants import (
+    UNAUTHENTICATED_COMMANDS,
+    Command,
+    KeepaliveReason,
+    Status,
+    Tag,
+)
 from keybridge.protocol.messages import (
     Fields,
     Keepalive,
@@ -38,7 +53,7 @@ from keybridge.protocol.secure import SecureChannel
 from keybridge.protocol.status import AccessDeniedError, error_for_status
 from keybridge.transport.base import Transport
 
-__all__ = ["Channel", "KeepaliveCallback"]
+__all__ = ["NOT_PAIRED", "PLAINTEXT_COMMANDS", "Channel", "KeepaliveCallback"]
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +61,21 @@ KeepaliveCallback = Callable[[KeepaliveReason | int, int], None]
 """Called with a keepalive's reason and the milliseconds the key may still wait (0: unknown)."""
 
 _SEQ_MASK = 0xFFFF
+_CANCEL_WAIT_S = 1.0
+"""How long a CANCEL waits for the key's answer: it is best effort, and the user is leaving."""
+
+PLAINTEXT_COMMANDS: frozenset[int] = UNAUTHENTICATED_COMMANDS
+"""The only commands this host sends outside an encrypted session."""
+
+NOT_PAIRED = "this host is not paired with the key: pair this host with `keybridge pair` first"
 
 
 class Channel:
     """Sends requests to a key over ``transport`` and returns the matching responses.
 
     ``timeout`` is how long one try waits for an answer; ``retries`` how many tries a request
-    gets in all. Requests are serialised: one is in flight at a time.
+    gets in all. Requests are serialised: one is in flight at a time. ``plaintext`` is the set
+    of commands allowed without a session (tests of the channel's own mechanics widen it).
     """
 
     def __init__(
@@ -63,6 +86,7 @@ class Channel:
         retries: int = 3,
         on_keepalive: KeepaliveCallback | None = None,
         first_seq: int | None = None,
+        plaintext: frozenset[int] = PLAINTEXT_COMMANDS,
     ) -> None:
         if timeout <= 0 or retries < 1:
             raise ValueError("timeout must be positive and retries at least 1")
@@ -76,6 +100,9 @@ class Channel:
         self._lock = asyncio.Lock()
         self.secure: SecureChannel | None = None
         """The session's end: when set, requests are sealed and only sealed answers count."""
+        self.plaintext = plaintext
+        self._waited = False
+        """The key sent a keep-alive for the request in flight (it waits for its button)."""
 
     @property
     def description(self) -> str:
@@ -113,25 +140,58 @@ class Channel:
     async def request(self, command: Command | int, fields: Fields) -> Response:
         """Send one request (retrying with the same sequence number) and return its response,
         whatever its status."""
+        if self.secure is None and command not in self.plaintext:
+            # Fail closed: the request may hold a secret (OTP_PUT), and unsealed it would
+            # cross the link in the clear before the key refused it.
+            raise AccessDeniedError(Status.ACCESS_DENIED, NOT_PAIRED)
         async with self._lock:
             seq = self._next_seq()
             message = encode_message(Request(seq, command, fields))
-            for attempt in range(1, self.retries + 1):
-                if attempt > 1:
-                    log.debug("no answer to %s seq %d: try %d", _name(command), seq, attempt)
-                # A retry in a session is sealed again (new counter): the same sealed bytes
-                # would be a replay, and the key would close the session.
-                secure = self.secure
-                await self.transport.send(secure.seal(message) if secure else message)
-                response = await self._await_response(seq)
-                if response is not None:
-                    return response
+            self._waited = sent = False
+            try:
+                for attempt in range(1, self.retries + 1):
+                    if attempt > 1:
+                        log.debug("no answer to %s seq %d: try %d", _name(command), seq, attempt)
+                    # A retry in a session is sealed again (new counter): the same sealed bytes
+                    # would be a replay, and the key would close the session.
+                    await self._send(message)
+                    sent = True
+                    response = await self._await_response(seq)
+                    if response is not None:
+                        return response
+            except asyncio.CancelledError:
+                # The key may be waiting for its button (the keep-alive can still be on its
+                # way): a request its user gave up on must not run on a later press.
+                if sent and command != Command.CANCEL:
+                    await self._cancel_on_key(seq)
+                raise
+            if self._waited:  # the key waited (its button) past our deadline: end the wait
+                await self._cancel_on_key(seq)
             raise LinkTimeoutError(
                 f"the key did not answer after {self.retries} tries over {self.description}:"
                 " check that it is connected (and the simulator running), then try again"
             )
 
-    async def _await_response(self, seq: int) -> Response | None:
+    async def _send(self, message: bytes) -> None:
+        secure = self.secure
+        await self.transport.send(secure.seal(message) if secure else message)
+
+    async def _cancel_on_key(self, cancelled: int) -> None:
+        """Send CANCEL for the waiting request ``cancelled`` and wait briefly for its answer.
+
+        Best effort: a lost CANCEL leaves the key waiting until its button times out (or the
+        link closes, which also ends the wait). Called with the lock held."""
+        seq = self._next_seq()
+        try:
+            await self._send(encode_message(Request(seq, Command.CANCEL, Fields())))
+            async with asyncio.timeout(_CANCEL_WAIT_S):
+                response = await self._await_response(seq, report=False)
+        except (KeybridgeError, TimeoutError, asyncio.CancelledError) as exc:
+            log.debug("CANCEL of seq %d got no answer: %s", cancelled, exc)
+            return
+        log.debug("cancelled seq %d on the key: %r", cancelled, response)
+
+    async def _await_response(self, seq: int, *, report: bool = True) -> Response | None:
         """The response to ``seq``, or None when the deadline passes without one."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -154,7 +214,8 @@ class Channel:
                 wait = ms_left / 1000 if ms_left is not None else self.timeout
                 # The margin covers the key's final answer travelling back after its wait ends.
                 deadline = loop.time() + wait + self.timeout
-                if self.on_keepalive is not None:
+                self._waited = True
+                if report and self.on_keepalive is not None:
                     self.on_keepalive(message.reason, ms_left or 0)
                 continue
             log.debug("skipping a stale or unexpected message: %r", message)

@@ -46,6 +46,7 @@ __all__ = [
     "PinRequest",
     "PinSetRequest",
     "PingBody",
+    "SessionOpenRequest",
     "SetTimeRequest",
     "SetTimeResponse",
     "UnpairRequest",
@@ -106,6 +107,20 @@ U8, U16, U32, U64 = _uint(1), _uint(2), _uint(4), _uint(8)
 BOOL = Codec("bool", lambda v: b"\x01" if v else b"\x00", _decode_bool)
 STR = Codec("utf8", lambda v: str(v).encode("utf-8"), _decode_str)
 BYTES = Codec("bytes", bytes, bytes)
+
+
+def _fixed_bytes(size: int) -> Codec:
+    """Bytes of exactly ``size`` (an id): another length is malformed, not "not found"."""
+
+    def decode(raw: bytes) -> bytes:
+        if len(raw) != size:
+            raise MessageError(f"expected {size} bytes, got {len(raw)}")
+        return bytes(raw)
+
+    return Codec(f"bytes[{size}]", bytes, decode)
+
+
+HOST_ID = _fixed_bytes(16)
 # The enums are keybridge.otp's (their values are the wire codes); the names are the protocol's,
 # as DETAIL texts and docs/protocol.md give them.
 KIND = _enum(OtpKind, "OtpKind")
@@ -159,6 +174,9 @@ class Body(Record):
     @classmethod
     def from_fields(cls, fields: Fields) -> Self:
         kwargs: dict[str, Any] = {}
+        items = fields.items
+        # A repeated tag is rare: one set() over the tags tells whether to look for one.
+        repeats = len({tag for tag, _ in items}) != len(items)
         for name, tag, codec, is_repeated, required in _PLANS.get(cls) or _plan(cls):
             if is_repeated:
                 kwargs[name] = tuple(_decode(codec, tag, raw) for raw in fields.get_all(tag))
@@ -168,6 +186,9 @@ class Body(Record):
                 if required:
                     raise MessageError(f"missing field {tag.name} (0x{tag:02x})")
                 continue
+            if repeats and len(fields.get_all(tag)) > 1:
+                # Which copy counts would be a guess each implementation makes differently.
+                raise MessageError(f"field {tag.name} (0x{tag:02x}) appears more than once")
             try:  # _decode, inlined: every request goes through here
                 kwargs[name] = codec.decode(raw)
             except MessageError as exc:
@@ -353,17 +374,25 @@ class HandshakeBody(Body):
     payload: bytes = tlv(Tag.HANDSHAKE, BYTES)
 
 
+class SessionOpenRequest(Body):
+    """SESSION_OPEN: the handshake payload and which of this host's pairings it opens under."""
+
+    payload: bytes = tlv(Tag.HANDSHAKE, BYTES)
+    pairing_id: bytes | None = tlv(Tag.PAIRING_ID, BYTES, None)
+    """8 bytes naming the pairing key (``Pairing.pairing_id``); absent: the committed one."""
+
+
 class UnpairRequest(Body):
     """UNPAIR."""
 
-    host_id: bytes | None = tlv(Tag.HOST_ID, BYTES, None)
+    host_id: bytes | None = tlv(Tag.HOST_ID, HOST_ID, None)
     """The host to remove; absent: the host of this session."""
 
 
 class HostEntry(Body):
     """One paired host in a LIST_HOSTS answer."""
 
-    host_id: bytes = tlv(Tag.HOST_ID, BYTES)
+    host_id: bytes = tlv(Tag.HOST_ID, HOST_ID)
     current: bool = tlv(Tag.CURRENT, BOOL, False)
     """This is the host of the session that asked."""
 
@@ -407,6 +436,7 @@ BODIES: dict[Command, tuple[type[Body], type[Body]]] = {
     Command.GET_INFO: (Empty, GetInfoResponse),
     Command.PING: (PingBody, PingBody),
     Command.SET_TIME: (SetTimeRequest, SetTimeResponse),
+    Command.CANCEL: (Empty, Empty),
     Command.OTP_PUT: (OtpPutRequest, Empty),
     Command.OTP_LIST: (OtpListRequest, OtpListResponse),
     Command.OTP_DELETE: (OtpNameRequest, Empty),
@@ -416,7 +446,7 @@ BODIES: dict[Command, tuple[type[Body], type[Body]]] = {
     Command.RESET: (Empty, Empty),
     Command.PAIR_BEGIN: (HandshakeBody, HandshakeBody),
     Command.PAIR_CONFIRM: (HandshakeBody, HandshakeBody),
-    Command.SESSION_OPEN: (HandshakeBody, HandshakeBody),
+    Command.SESSION_OPEN: (SessionOpenRequest, HandshakeBody),
     Command.UNPAIR: (UnpairRequest, Empty),
     Command.LIST_HOSTS: (Empty, ListHostsResponse),
     Command.PIN_SET: (PinSetRequest, Empty),

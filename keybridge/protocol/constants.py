@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from keybridge.otp.names import NAME_MAX_BYTES as NAME_MAX_BYTES  # re-exported: a key limit
+
 PROTOCOL_VERSION = 1
 """Version of the message layer; ``GET_INFO`` reports it and the host refuses other versions."""
 
@@ -25,6 +27,7 @@ class Command(IntEnum):
     GET_INFO = 0x01
     PING = 0x02
     SET_TIME = 0x03
+    CANCEL = 0x04
     OTP_PUT = 0x10
     OTP_LIST = 0x11
     OTP_DELETE = 0x12
@@ -65,6 +68,7 @@ class Status(IntEnum):
     CANNOT_TYPE = 0x10
     BUSY = 0x11
     STORAGE_ERROR = 0x12
+    CANCELLED = 0x13
     INTERNAL_ERROR = 0x7F
 
     @classmethod
@@ -126,11 +130,12 @@ class Tag(IntEnum):
     MAX_RETRIES = 0x44
     HOST = 0x45
     CURRENT = 0x46
+    PAIRING_ID = 0x47
 
 
 # Limits the key enforces (DESIGN section 4); hosts check them early for better messages.
 CAPACITY = 128
-NAME_MAX_BYTES = 64
+# NAME_MAX_BYTES (64) is the credential model's rule, imported above from keybridge.otp.names.
 SECRET_MIN_BYTES = 10
 SECRET_MAX_BYTES = 64
 DIGITS_MIN, DIGITS_MAX = 6, 8
@@ -141,9 +146,18 @@ CLOCK_BACKWARDS_TOLERANCE_S = 300
 LIST_PAGE_BYTES = 1024
 """The key packs OTP_LIST entries into pages of at most this many field bytes."""
 MAX_PAIRED_HOSTS = 16
+PAIRING_ID_LENGTH = 8
+"""Bytes of SESSION_OPEN's PAIRING_ID (which of a host's pairings the session opens under)."""
 PIN_RETRIES_DEFAULT = 8
 PIN_RETRIES_MIN, PIN_RETRIES_MAX = 1, 32
 UNAUTHENTICATED_COMMANDS = frozenset(
-    {Command.GET_INFO, Command.PAIR_BEGIN, Command.PAIR_CONFIRM, Command.SESSION_OPEN}
+    {
+        Command.GET_INFO,
+        Command.CANCEL,
+        Command.PAIR_BEGIN,
+        Command.PAIR_CONFIRM,
+        Command.SESSION_OPEN,
+    }
 )
-"""The only commands a key answers outside an encrypted session; others get ACCESS_DENIED."""
+"""The only commands a key answers outside an encrypted session; others get ACCESS_DENIED.
+The host sends nothing else unsealed (it fails closed before a byte is written)."""

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from keybridge.errors import FrameError
+from keybridge.protocol.framing import MAX_MESSAGE
 
 #: GATT service of a keybridge key (128-bit, our own; advertised by the key).
 SERVICE_UUID = "aede0100-ad2f-472f-9a38-aaff9e26eddc"
@@ -45,8 +46,9 @@ ATT_VALUE_OVERHEAD = 3
 HEADER_SIZE = 1
 MORE_FLAG = 0x80
 INDEX_MASK = 0x7F
-#: Default bound on a reassembled message, so a peer cannot make us buffer without limit.
-DEFAULT_MAX_MESSAGE_SIZE = 4096
+#: Default bound on a reassembled message: the message limit of every link (docs/protocol.md
+#: section 2), so a peer cannot make us buffer without limit and BLE accepts what serial does.
+DEFAULT_MAX_MESSAGE_SIZE = MAX_MESSAGE
 
 
 def fragment_payload_size(att_mtu: int) -> int:

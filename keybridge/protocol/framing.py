@@ -111,6 +111,12 @@ def decode_frame(body: bytes) -> bytes:
     # over the bytes, no slicing, checks both.
     if zlib.crc32(raw) != _CRC_RESIDUE:
         raise FrameError("frame CRC mismatch (corrupted on the link)")
+    if len(raw) - _CRC_SIZE > MAX_MESSAGE:
+        # The encoded-size bound above lets through a message a few bytes over the limit when
+        # it holds zero bytes (2049-2056 bytes): whatever its content, it is dropped here too.
+        raise FrameError(
+            f"message of {len(raw) - _CRC_SIZE} bytes exceeds the {MAX_MESSAGE}-byte limit"
+        )
     return raw[:-_CRC_SIZE]
 
 

@@ -114,6 +114,10 @@ _ADVICE: dict[Status, tuple[type[DeviceError], str]] = {
     Status.CANNOT_TYPE: (DeviceError, "the code cannot be typed in that keyboard layout"),
     Status.BUSY: (DeviceError, "the key is busy with another request: try again"),
     Status.STORAGE_ERROR: (DeviceError, "the key could not write its storage"),
+    Status.CANCELLED: (
+        ButtonError,
+        "the request was cancelled before the button was pressed, so nothing was done",
+    ),
     Status.INTERNAL_ERROR: (DeviceError, "the key hit an internal error"),
 }
 

@@ -19,8 +19,9 @@ from typing import TypeVar
 
 from keybridge.errors import InvalidInputError, VersionMismatchError
 from keybridge.hostconfig import HostConfig
+from keybridge.otp.names import check_name
 from keybridge.protocol import constants as limits
-from keybridge.protocol.channel import Channel, KeepaliveCallback
+from keybridge.protocol.channel import NOT_PAIRED, Channel, KeepaliveCallback
 from keybridge.protocol.commands import (
     Body,
     Empty,
@@ -35,6 +36,7 @@ from keybridge.protocol.commands import (
     OtpTypeRequest,
     OtpTypeResponse,
     PingBody,
+    SessionOpenRequest,
     SetTimeRequest,
     SetTimeResponse,
 )
@@ -58,7 +60,6 @@ log = logging.getLogger(__name__)
 B = TypeVar("B", bound=Body)
 
 _DEFAULTS = ConnectOptions()
-_NOT_PAIRED = "this host is not paired with the key: pair this host with `keybridge pair` first"
 
 
 class KeySession:
@@ -170,13 +171,14 @@ class KeySession:
         if pairing is None:
             pairing = self.config.pairing_for(serial)
             if pairing is None:
-                raise AccessDeniedError(Status.ACCESS_DENIED, _NOT_PAIRED)
+                raise AccessDeniedError(Status.ACCESS_DENIED, NOT_PAIRED)
         self.channel.secure = None
         opening = SessionHost(pairing)
         try:
-            reply = await self.call(
-                Command.SESSION_OPEN, HandshakeBody(opening.request()), HandshakeBody
-            )
+            # PAIRING_ID says which pairing this is: a key that holds an old and a new one of
+            # this host (a pairing the host had not yet used) opens under it, and commits it.
+            request = SessionOpenRequest(opening.request(), pairing.pairing_id)
+            reply = await self.call(Command.SESSION_OPEN, request, HandshakeBody)
         except AccessDeniedError as exc:
             raise AccessDeniedError(
                 Status.ACCESS_DENIED,
@@ -330,14 +332,7 @@ class KeySession:
 
 
 def _check_name(name: str) -> None:
-    size = len(name.encode("utf-8"))
-    if size == 0:
-        raise InvalidInputError("a credential name cannot be empty: give a name")
-    if size > limits.NAME_MAX_BYTES:
-        raise InvalidInputError(
-            f"the name {name[:20]!r}... is {size} bytes in UTF-8: the key allows at most"
-            f" {limits.NAME_MAX_BYTES}; shorten it"
-        )
+    check_name(name, "the credential name")
 
 
 def _check_layout(layout: str | None) -> str | None:

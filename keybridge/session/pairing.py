@@ -53,8 +53,8 @@ class Pairings:
         if not matched:
             await _abandon(waiting)
             raise PairingRejectedError(
-                "pairing cancelled: the codes did not match; do not press the button on the "
-                "key (it gives up after 15 s), then pair again"
+                "pairing cancelled: the codes did not match, so nothing was stored; do not "
+                "press the button on the key if it still shows a code, then pair again"
             )
         reply = await waiting
         pairing = host.finish(reply.payload, user_confirmed=True)

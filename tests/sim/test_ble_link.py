@@ -24,7 +24,7 @@ from keybridge.errors import (
 from keybridge.protocol.fragments import SERVICE_UUID, StateFlags, fragment, fragment_count
 from keybridge.transport.ble import BleBackend, BleTransport, scan
 
-SIZES = [0, 1, 19, 20, 40, 244, 245, 1000, 4096]
+SIZES = [0, 1, 19, 20, 40, 244, 245, 1000, 2048]
 
 
 def echo(message: bytes) -> list[bytes]:

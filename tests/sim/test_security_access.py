@@ -121,3 +121,22 @@ async def test_an_unpaired_host_is_denied_over_a_pty(make_simulator: MakeSimulat
     async with KeySession.connect(sim.url) as key:
         with pytest.raises(AccessDeniedError, match="`keybridge pair` first"):
             await key.otp_calculate("anything")
+
+
+def test_an_unknown_command_outside_a_session_is_unknown_not_denied() -> None:
+    # docs/protocol.md section 3.2: the command code is checked before the session.
+    firmware = Firmware(Flash.memory(), KeyClock(), Button("auto"))
+    response = plaintext(firmware, 0x7E)
+    assert (response.seq, response.command, response.status) == (
+        0x4242,
+        0x7E,
+        Status.UNKNOWN_COMMAND,
+    )
+
+
+def test_pair_confirm_with_no_pairing_under_way_is_a_bad_parameter() -> None:
+    firmware = Firmware(Flash.memory(), KeyClock(), Button("auto"))
+    response = plaintext(firmware, Command.PAIR_CONFIRM, HandshakeBody(bytes(48)).to_fields())
+    assert response.status == Status.BAD_PARAMETER
+    assert b"no pairing in progress" in (response.fields.get(Tag.DETAIL) or b"")
+    assert firmware.state.hosts == () and not firmware.waiting

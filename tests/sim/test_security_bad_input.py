@@ -68,10 +68,10 @@ async def test_codes_that_do_not_match_cancel_the_pairing(rig: Rig) -> None:
 
     with pytest.raises(PairingRejectedError, match=r"did not match.*do not press"):
         await rig.session.pairing.pair(user_says_no)
-    assert shown and rig.firmware.waiting  # the key still waits; pressing now would be wrong
-    rig.time[0] += 16  # the user does not press: the key gives up
+    # The host cancelled the key's wait (CANCEL): the key is idle, a press does nothing.
+    assert shown and not rig.firmware.waiting and rig.firmware.display is None
+    assert not rig.firmware.button.press()
     rig.transport.poke()
-    assert not rig.firmware.waiting and rig.firmware.display is None
     unchanged(rig, before)
 
 

@@ -19,7 +19,7 @@ from keybridge.protocol.fragments import (
 )
 
 mtus = st.integers(min_value=ATT_MIN_MTU, max_value=ATT_MAX_MTU)
-messages = st.binary(max_size=4096)
+messages = st.binary(max_size=2048)  # the default limit: the message limit of every link
 
 
 @given(message=messages, mtu=mtus)

@@ -9,6 +9,7 @@ from pathlib import Path
 from keybridge.protocol.commands import OtpCalculateResponse, OtpNameRequest
 from keybridge.protocol.constants import Command, Status
 from keybridge.protocol.fragments import (
+    DEFAULT_MAX_MESSAGE_SIZE,
     LinkInfo,
     Reassembler,
     StateFlags,
@@ -128,5 +129,7 @@ def test_ble_is_specified_in_the_protocol_document_only() -> None:
 
 
 def test_doc_info_value() -> None:
-    assert "`01 01 00 10`" in section7()
-    assert LinkInfo(1, StateFlags.CLOCK_SET, 4096).to_bytes() == bytes.fromhex("01010010")
+    assert "`01 01 00 08`" in section7()
+    assert LinkInfo(1, StateFlags.CLOCK_SET, DEFAULT_MAX_MESSAGE_SIZE).to_bytes() == bytes.fromhex(
+        "01010008"
+    )

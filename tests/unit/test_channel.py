@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 
 import pytest
@@ -10,7 +11,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from keybridge.errors import LinkTimeoutError, MessageError, TransportError
-from keybridge.protocol.channel import Channel
+from keybridge.protocol.channel import NOT_PAIRED
+from keybridge.protocol.channel import Channel as SecureOnlyChannel
 from keybridge.protocol.commands import (
     Body,
     Empty,
@@ -28,8 +30,12 @@ from keybridge.protocol.messages import (
     decode_message,
     encode_message,
 )
-from keybridge.protocol.status import ButtonError, DeviceError, NotFoundError
+from keybridge.protocol.status import AccessDeniedError, ButtonError, DeviceError, NotFoundError
 from keybridge.transport.base import Transport
+
+# These tests exercise the channel's mechanics with a fake key and no session, so every command
+# may leave unsealed here; the fail-closed default is tested on its own below.
+Channel = functools.partial(SecureOnlyChannel, plaintext=frozenset(Command))
 
 # What the fake key does with the n-th request it receives (n counts from 1): the messages it
 # sends back, each either at once (bytes) or after a delay in seconds ((delay, bytes)).
@@ -320,3 +326,60 @@ async def test_any_junk_before_the_answer_is_survived(junk: list[bytes]) -> None
 
     result = await Channel(FakeLink(script), first_seq=seq).call(Command.PING, PingBody(b"fine"))
     assert result == PingBody(b"fine")
+
+
+@pytest.mark.parametrize("command", sorted(set(Command) - {Command.GET_INFO, Command.CANCEL}))
+async def test_without_a_session_only_handshakes_leave_the_host(command: Command) -> None:
+    link = FakeLink(echo)
+    channel = SecureOnlyChannel(link)
+    if command in (Command.PAIR_BEGIN, Command.PAIR_CONFIRM, Command.SESSION_OPEN):
+        await channel.request(command, Fields())
+        assert len(link.sent) == 1
+        return
+    with pytest.raises(AccessDeniedError, match=NOT_PAIRED.replace("`", ".")):
+        await channel.request(command, Fields())
+    assert link.sent == []  # failed before a byte was written
+
+
+def waits_for_button(request: Request, n: int) -> list[bytes | tuple[float, bytes]]:
+    """The key waits for its button on RESET (keep-alives, no answer), answers CANCEL with the
+    reset's CANCELLED and the cancel's OK."""
+    if request.command == Command.CANCEL:
+        reset_seq = request.seq - 1
+        cancelled = encode_message(Response(reset_seq, Command.RESET, Status.CANCELLED, Fields()))
+        return [cancelled, ok(request)]
+    return [keepalive(request, 15000), (30.0, keepalive(request, 1000))]
+
+
+async def test_a_cancelled_wait_sends_cancel_to_the_key() -> None:
+    link = FakeLink(waits_for_button)
+    channel = Channel(link, timeout=5)
+    task = asyncio.ensure_future(channel.call(Command.RESET))
+    while not link.sent:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the keep-alive arrives
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    commands = [decode_message(m).command for m in link.sent]  # type: ignore[union-attr]
+    assert commands == [Command.RESET, Command.CANCEL]
+    assert seq_of(link.sent[1]) == seq_of(link.sent[0]) + 1
+
+
+async def test_the_hosts_own_timeout_during_a_wait_sends_cancel() -> None:
+    def stalls(request: Request, n: int) -> list[bytes | tuple[float, bytes]]:
+        if request.command == Command.CANCEL:
+            return waits_for_button(request, n)
+        return [keepalive(request, 1)]  # one keep-alive, then silence
+
+    link = FakeLink(stalls)
+    with pytest.raises(LinkTimeoutError):
+        await Channel(link, timeout=0.05, retries=1).call(Command.RESET)
+    commands = [decode_message(m).command for m in link.sent]  # type: ignore[union-attr]
+    assert commands == [Command.RESET, Command.CANCEL]
+
+
+async def test_a_request_answered_at_once_sends_no_cancel() -> None:
+    link = FakeLink(echo)
+    await Channel(link).call(Command.PING, PingBody(b"x"))
+    assert len(link.sent) == 1

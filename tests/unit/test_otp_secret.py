@@ -124,6 +124,12 @@ def test_128_bit_key_does_not_warn() -> None:
             "character 5 '=' is padding in the middle of the secret: '=' may only come at the end",
         ),
         ("JBSWY3DP = EHPK3PXP", "character 10 '=' is padding in the middle"),
+        # Up to 7 '=' pass (a typed key's padding carries nothing); a whole block is a typo.
+        (
+            "JBSWY3DPEHPK3PXP==========",
+            "the secret ends with 10 '=': Base32 padding is at most 6; leave the '=' out",
+        ),
+        ("AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYU = = = = = = = =", "ends with 8 '='"),
         ("", "empty secret: enter the key as shown (an HES key has 32 characters)"),
         (" - = ", "empty secret"),
         # Near an HES key's length and impossible: the HES hint.

@@ -156,7 +156,7 @@ def test_build(params: Credential, uri: str) -> None:
 
 
 _label_text = st.text(
-    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters=":"),
+    alphabet=st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters=":"),
     min_size=1,
     max_size=30,
 ).filter(lambda s: s == s.strip() and s != "")

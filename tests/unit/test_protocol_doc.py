@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sim.firmware.button import Button
 from firmware_sim.testing.transcript import run_transcript
 from keybridge.errors import MessageError
 from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol import commands as c
-from keybridge.protocol.constants import Command
-from keybridge.protocol.framing import FrameDecoder, encode_frame
+from keybridge.protocol.constants import Command, MessageType
+from keybridge.protocol.framing import FrameDecoder, cobs_decode, cobs_encode, encode_frame
 from keybridge.protocol.messages import (
     Fields,
     Request,
@@ -26,6 +27,7 @@ from keybridge.protocol.messages import (
     decode_message,
     encode_message,
 )
+from keybridge.protocol.secure._primitives import transcript_hash
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 SERIAL = "KB0123456789"
@@ -45,8 +47,61 @@ def _req(seq: int, command: Command | int, body: c.Body | None = None) -> bytes:
     return encode_message(Request(seq, command, fields))
 
 
+# PAIR_BEGIN with the all-zero X25519 key (a low-order point), host id and nonce all zero.
+_LOW_ORDER_BEGIN = bytes(48) + transcript_hash(
+    b"keybridge pairing v1 commit", bytes(32), bytes(16), bytes(16)
+)
+
+# The host's session ephemeral public key of docs/security.md section 7.
+_EPH = bytes.fromhex("493e82fc74464a59268817623d2053c5eb8e2cc4a988b4fee179ec6b010d531d")
+
 # name -> (clock spec, requests); the generator below turns these into the document's blocks.
 SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
+    "cancel": (
+        "fixed:1111111109",
+        [
+            _req(0x0A01, Command.OTP_PUT, c.OtpPutRequest("bank", RFC_SHA1)),
+            _req(0x0A02, Command.RESET),
+            _req(0x0A03, Command.CANCEL),
+            _req(0x0A02, Command.RESET),
+            _req(0x0A04, Command.OTP_LIST),
+            _req(0x0A05, Command.CANCEL),
+        ],
+    ),
+    "waiting": (
+        "fixed:59",
+        [
+            _req(0x0B01, Command.OTP_PUT, c.OtpPutRequest("gated", RFC_SHA1, require_button=True)),
+            _req(0x0B02, Command.OTP_CALCULATE, c.OtpNameRequest("gated")),
+            _req(0x0B03, Command.GET_INFO),
+            _req(0x0B04, Command.PING, c.PingBody(b"hi")),
+            _req(0x0B02, Command.OTP_CALCULATE, c.OtpNameRequest("gated")),
+        ],
+    ),
+    "names": (
+        "fixed:59",
+        [
+            _req(0x0C01, Command.OTP_PUT, c.OtpPutRequest("bank", RFC_SHA1)),
+            _req(0x0C02, Command.OTP_PUT, c.OtpPutRequest("Bank", RFC_SHA1)),
+            _req(0x0C03, Command.OTP_PUT, c.OtpPutRequest("\u00e9t\u00e9", RFC_SHA1)),
+            _req(0x0C04, Command.OTP_PUT, c.OtpPutRequest("a b", RFC_SHA1)),
+            _req(0x0C05, Command.OTP_PUT, c.OtpPutRequest("tab\there", RFC_SHA1)),
+            _req(0x0C06, Command.OTP_PUT, c.OtpPutRequest("x\u0085", RFC_SHA1)),
+            _req(0x0C07, Command.OTP_LIST),
+        ],
+    ),
+    "outside-a-session": (
+        "real:0",
+        [
+            _req(0x0D01, Command.GET_INFO),
+            _req(0x0D02, Command.OTP_LIST),
+            _req(0x0D03, 0x7E),
+            _req(0x0D04, Command.PAIR_CONFIRM, c.HandshakeBody(bytes(48))),
+            # A host id the key does not hold, with a valid ephemeral key (docs/security.md 7).
+            _req(0x0D05, Command.SESSION_OPEN, c.HandshakeBody(b"\x09" * 16 + bytes(16) + _EPH)),
+            b"\x10" + bytes(28),  # a SEALED frame, and no session to open it
+        ],
+    ),
     "info-and-ping": (
         "real:0",
         [_req(0x0101, Command.GET_INFO), _req(0x0102, Command.PING, c.PingBody(b"hi"))],
@@ -122,6 +177,40 @@ SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
             bytes.fromhex("42"),
         ],
     ),
+    "malformed": (
+        "real:0",
+        [
+            b"",
+            bytes.fromhex("01"),
+            bytes.fromhex("01 08 02"),
+            bytes.fromhex("02 08 03 01 00"),
+            bytes.fromhex("03 08 04 01"),
+            bytes.fromhex("02 08"),
+        ],
+    ),
+    "rule-checks": (
+        "fixed:59",
+        [
+            # A single-valued field twice; an unknown tag twice is ignored (NOT_FOUND: no "a").
+            encode_message(
+                Request(0x0901, Command.OTP_CALCULATE, Fields.of([(1, b"a"), (1, b"b")]))
+            ),
+            encode_message(
+                Request(
+                    0x0902, Command.OTP_CALCULATE, Fields.of([(1, b"a"), (0x7E, b""), (0x7E, b"")])
+                )
+            ),
+            encode_message(Request(0x0903, Command.UNPAIR, Fields.of([(0x41, bytes(15))]))),
+            _req(0x0904, Command.PIN_VERIFY, c.PinRequest("1234")),
+            _req(0x0905, Command.PIN_SET, c.PinSetRequest("1234")),
+            _req(0x0906, Command.PIN_SET, c.PinSetRequest("5678")),
+            _req(0x0907, Command.PAIR_CONFIRM, c.HandshakeBody(bytes(48))),
+            # A low-order host key (all zero) passes PAIR_BEGIN; PAIR_CONFIRM, once the
+            # commitment checks out, refuses it.
+            _req(0x0908, Command.PAIR_BEGIN, c.HandshakeBody(_LOW_ORDER_BEGIN)),
+            _req(0x0909, Command.PAIR_CONFIRM, c.HandshakeBody(bytes(48))),
+        ],
+    ),
 }
 
 
@@ -132,6 +221,16 @@ def _hex_lines(prefix: str, data: bytes) -> list[str]:
     return lines
 
 
+BUTTONS = {"cancel": "manual", "waiting": "manual"}
+"""Scenarios whose key waits for a button nobody presses (the others approve at once)."""
+UNPAIRED = {"outside-a-session"}
+"""Scenarios sent in plaintext to a key no host paired with (the others run in a session)."""
+
+
+def _button(name: str) -> Button:
+    return Button.parse(BUTTONS.get(name, "auto"))
+
+
 def _clock_kwargs(spec: str) -> dict[str, object]:
     mode, value = spec.split(":")
     return {"clock_mode": mode, "clock_value": float(value)}
@@ -140,8 +239,15 @@ def _clock_kwargs(spec: str) -> dict[str, object]:
 def render(name: str) -> str:
     clock, requests = SCENARIOS[name]
     lines = [f"```transcript {name} clock={clock} serial={SERIAL}"]
-    previous = b""
-    for request, out in run_transcript(requests, serial=SERIAL, **_clock_kwargs(clock)):  # type: ignore[arg-type]
+    previous: bytes | None = None
+    exchanges = run_transcript(
+        requests,
+        serial=SERIAL,
+        button=_button(name),
+        sealed=name not in UNPAIRED,
+        **_clock_kwargs(clock),  # type: ignore[arg-type]
+    )
+    for request, out in exchanges:
         retry = (
             " (a retry: same seq and bytes, answered from the cache)" if request == previous else ""
         )
@@ -160,8 +266,12 @@ def _describe(request: bytes, out: list[bytes]) -> str:
     except MessageError:
         what = "malformed message"
     else:
-        assert isinstance(sent, Request)
-        what = getattr(sent.command, "name", f"unknown command 0x{int(sent.command):02x}")
+        if isinstance(sent, Request):
+            what = getattr(sent.command, "name", f"unknown command 0x{int(sent.command):02x}")
+        elif request[0] == MessageType.SEALED:
+            what = "SEALED"
+        else:
+            what = f"a message of type 0x{request[0]:02x} from the host"
     answers = []
     for raw in out:
         reply = decode_message(raw)
@@ -213,7 +323,13 @@ def test_every_command_appears_in_a_transcript() -> None:
 
 @pytest.mark.parametrize("block", DOC_BLOCKS, ids=lambda b: b.name)
 def test_transcript_replays_byte_for_byte(block: Block) -> None:
-    exchanges = run_transcript(block.requests, serial=SERIAL, **_clock_kwargs(block.clock))  # type: ignore[arg-type]
+    exchanges = run_transcript(
+        block.requests,
+        serial=SERIAL,
+        button=_button(block.name),
+        sealed=block.name not in UNPAIRED,
+        **_clock_kwargs(block.clock),  # type: ignore[arg-type]
+    )
     assert [out for _, out in exchanges] == block.responses
 
 
@@ -224,6 +340,15 @@ def test_framed_example_in_the_document() -> None:
     get_info = _req(0x0101, Command.GET_INFO)
     assert frame == encode_frame(get_info)
     assert FrameDecoder().feed(frame) == [get_info]
+
+
+def test_cobs_of_a_body_ending_in_a_full_block() -> None:
+    # Section 2: the sender adds a 01 block after a final FF block; a receiver takes both.
+    for body, tail in ((b"\x01" * 254, b"\x01"), (b"\x01" * 255, b"\x02\x01")):
+        encoded = cobs_encode(body)
+        assert encoded == b"\xff" + body[:254] + tail
+        assert cobs_decode(encoded) == body
+    assert cobs_decode(b"\xff" + b"\x01" * 254) == b"\x01" * 254
 
 
 if __name__ == "__main__":

@@ -130,7 +130,11 @@ def _time_of(body: Body) -> int:
 
 
 async def attach(key: FakeKey, *, set_time: bool = True) -> KeySession:
-    return await KeySession.attach(key, ConnectOptions(set_time=set_time))
+    session = await KeySession.attach(key, ConnectOptions(set_time=set_time))
+    # The fake key has no session: these tests check what each operation sends, so every
+    # command may leave unsealed here (a real host refuses to: tests/sim/test_fail_closed.py).
+    session.channel.plaintext = frozenset(Command)
+    return session
 
 
 async def test_attach_reads_info_then_sets_the_clock_to_host_time() -> None:
@@ -418,6 +422,7 @@ async def test_connect_by_url_speaks_frames_over_a_socket() -> None:
     port = server.sockets[0].getsockname()[1]
     try:
         async with KeySession.connect(f"socket://127.0.0.1:{port}") as session:
+            session.channel.plaintext = frozenset(Command)  # a fake key: no session (above)
             assert session.description == f"socket://127.0.0.1:{port}"
             assert await session.ping(b"over tcp") == b"over tcp"
         await asyncio.gather(*served)  # the key side saw the host hang up

@@ -40,6 +40,7 @@ __all__ = [
     "Pairing",
     "PairingHost",
     "PairingKey",
+    "pairing_id",
 ]
 
 CODE_DIGITS = 6
@@ -49,6 +50,8 @@ _INFO_CODE = b"keybridge pairing v1 code"
 _INFO_HOST_CONFIRM = b"keybridge pairing v1 host confirm"
 _INFO_KEY_CONFIRM = b"keybridge pairing v1 key confirm"
 _INFO_PAIRING_KEY = b"keybridge pairing v1 pairing key"
+_PAIRING_ID_DOMAIN = b"keybridge pairing v1 id"
+_PAIRING_ID_LENGTH = 8
 
 _BEGIN = (PUBLIC_KEY_LENGTH, ID_LENGTH, 32)
 _BEGIN_REPLY = (PUBLIC_KEY_LENGTH, NONCE_LENGTH, ID_LENGTH)
@@ -63,6 +66,18 @@ class Pairing:
     host_id: bytes
     key_id: bytes
     pairing_key: bytes = field(repr=False)
+
+    @property
+    def pairing_id(self) -> bytes:
+        """Names this pairing in SESSION_OPEN (:func:`pairing_id`)."""
+        return pairing_id(self.pairing_key)
+
+
+def pairing_id(pairing_key: bytes) -> bytes:
+    """8 bytes naming a pairing key without revealing it: ``TH("keybridge pairing v1 id",
+    pairing_key)[:8]``. A host sends it in SESSION_OPEN so that a key holding an old and a new
+    pairing of the host knows which one the session opens under."""
+    return transcript_hash(_PAIRING_ID_DOMAIN, pairing_key)[:_PAIRING_ID_LENGTH]
 
 
 @dataclass(frozen=True)
