@@ -1,9 +1,15 @@
-"""Helpers every command module shares: settings access, async running, the key decorator."""
+"""Helpers every command module shares: settings access, async running, the key decorator.
+
+:func:`open_key` is the one place a command gets a session and its PIN unlock (:func:`unlock`):
+a host agent, where one runs, plugs in there (its session, its cached unlock); without one the
+CLI connects directly and takes the PIN from ``--pin-stdin``, ``KEYBRIDGE_PIN`` or a prompt.
+"""
 
 from __future__ import annotations
 
 import enum
 import functools
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +22,11 @@ from keybridge.cli.output import emit
 if TYPE_CHECKING:
     from keybridge.cli.main import Settings
     from keybridge.session import KeySession
+    from keybridge.userconfig import UserConfig
+
+PIN_ENV = "KEYBRIDGE_PIN"
+"""A PIN for scripts; less safe than an agent's cached unlock (other processes of this user can
+read a process's environment)."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -68,31 +79,134 @@ def _countdown(reason: int, ms_left: int) -> None:
     )
 
 
+def user_config() -> UserConfig:
+    """The settings file (read once per command)."""
+    from keybridge.userconfig import UserConfig
+
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    cached = root.meta.get("keybridge.userconfig") if root is not None else None
+    if cached is None:
+        cached = UserConfig.load()
+        if root is not None:
+            root.meta["keybridge.userconfig"] = cached
+    config: UserConfig = cached
+    return config
+
+
+def device_url(given: str | None) -> str:
+    """The key to use: ``--device`` / ``KEYBRIDGE_DEVICE``, else the settings file's
+    ``device``, else the only key attached."""
+    from keybridge.discovery import resolve_device
+
+    return resolve_device(given or user_config().get("device"))
+
+
+def interactive() -> bool:
+    """A person can answer a prompt here (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def confirm(question: str, *, refusal: str) -> None:
+    """Ask ``question`` (a "no" aborts); without a terminal refuse with ``refusal``: an
+    unanswerable confirmation never counts as a yes."""
+    from keybridge.cli.errors import NotConfirmedError
+
+    if not interactive():
+        raise NotConfirmedError(refusal)
+    click.confirm(question, abort=True, err=True)
+
+
+def _read_pin_stdin() -> str:
+    ctx = click.get_current_context().find_root()
+    cached: str | None = ctx.meta.get("keybridge.pin")
+    if cached is None:
+        from keybridge.errors import InvalidInputError
+
+        cached = sys.stdin.readline().rstrip("\r\n")
+        if not cached:
+            raise InvalidInputError(
+                "--pin-stdin got no PIN: write the PIN as the first line of stdin"
+            )
+        ctx.meta["keybridge.pin"] = cached
+    return cached
+
+
+def ask_pin(prompt: str = "PIN", *, retries: int | None = None) -> str:
+    """The PIN that unlocks the key: from ``--pin-stdin``, else ``$KEYBRIDGE_PIN``, else a
+    prompt without echo. With ``retries == 1`` (the last try before the key erases itself) it
+    is announced first, and a PIN from a script is not tried at all."""
+    from_script = settings().pin_stdin or bool(os.environ.get(PIN_ENV))
+    if retries == 1:
+        warning = (
+            "1 PIN attempt is left: a wrong PIN now erases every credential and pairing on the key"
+        )
+        if from_script:
+            from keybridge.cli.errors import NotConfirmedError
+
+            raise NotConfirmedError(
+                f"{warning}, so a PIN from --pin-stdin or {PIN_ENV} is not tried: "
+                "enter it yourself with `keybridge pin verify`"
+            )
+        click.echo(f"Warning: {warning}.", err=True)
+    if settings().pin_stdin:
+        return _read_pin_stdin()
+    if os.environ.get(PIN_ENV):
+        return os.environ[PIN_ENV]
+    entered: str = click.prompt(prompt, hide_input=True, err=True, type=str)
+    return entered
+
+
+async def unlock(key: KeySession) -> None:
+    """Verify the key's PIN for this session when it has one (the agent's seam: a running
+    agent's session is unlocked already)."""
+    import asyncio
+
+    info = key.key_info
+    if not key.encrypted or info is None or not info.pin_set:
+        return
+    ctx = click.get_current_context()
+
+    def ask() -> str:
+        with ctx:  # the prompt runs in a worker thread: click's context is per thread
+            return ask_pin(retries=info.pin_retries)
+
+    entered = await asyncio.to_thread(ask)
+    await key.pin.verify(entered)
+
+
 @asynccontextmanager
 async def open_key(
     *, pin: PinPolicy, set_time: bool = True, secure: bool = True
 ) -> AsyncIterator[KeySession]:
-    """Connect to the key named by ``--device`` (or the only one attached).
+    """Connect to the key named by ``--device`` (or the settings file, or the only one
+    attached).
 
     The connection opens an encrypted session when this host is paired with the key. With
-    ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is asked for (without echo) and
-    verified for this session.
+    ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is verified for this session
+    (:func:`unlock`).
     """
-    from keybridge.discovery import resolve_device
     from keybridge.session import ConnectOptions, KeySession
 
-    url = resolve_device(settings().device)
+    url = device_url(settings().device)
     options = ConnectOptions(set_time=set_time, on_keepalive=_countdown, secure=secure)
     async with KeySession.connect(url, options) as key:
-        info = key.key_info
-        if pin is PinPolicy.REQUIRED and key.encrypted and info is not None and info.pin_set:
-            import asyncio
-
-            entered = await asyncio.to_thread(
-                click.prompt, "PIN", hide_input=True, err=True, type=str
-            )
-            await key.pin.verify(entered)
+        if pin is PinPolicy.REQUIRED:
+            await unlock(key)
         yield key
+
+
+async def completion_names(device: str | None) -> list[str]:
+    """The credential names for shell completion: a quick direct connection (the agent's
+    seam: a running agent answers from its session), nothing from a key with a PIN."""
+    from keybridge.session import ConnectOptions, KeySession
+
+    options = ConnectOptions(set_time=False, timeout=1.0, retries=1)
+    async with KeySession.connect(device_url(device), options) as key:
+        info = key.key_info
+        if not key.encrypted or info is None or info.pin_set:
+            return []
+        return [entry.name for entry in await key.otp_list()]
 
 
 def with_key(
