@@ -175,7 +175,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     # A JSON string is a TOML basic string: the same escapes (\" \\ \n \uXXXX).
-    return json.dumps(str(value), ensure_ascii=False)
+    # DEL is the one control character JSON leaves raw and TOML refuses.
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _lookup(document: dict[str, Any], key: str) -> Any:

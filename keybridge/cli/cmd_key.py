@@ -24,7 +24,7 @@ def devices(ble: bool, timeout: float) -> None:
     What could not be searched (no BLE adapter, bleak not installed) is said in one line; the
     keys found elsewhere are still listed.
     """
-    from keybridge.discovery import FoundDevice, running_simulators, serial_candidates
+    from keybridge.discovery import running_simulators, serial_candidates
 
     found: list[FoundDevice] = running_simulators() + serial_candidates()
     if ble:

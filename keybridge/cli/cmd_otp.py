@@ -12,13 +12,12 @@ from keybridge.cli.common import (
     Fields,
     PinPolicy,
     confirm,
-    interactive,
+    require_terminal,
     says,
     settings,
     user_config,
     with_key,
 )
-from keybridge.cli.errors import NotConfirmedError
 from keybridge.cli.names import complete_layouts, complete_names, match_name
 from keybridge.errors import InvalidInputError
 
@@ -335,11 +334,9 @@ async def _deliver(
 @click.option("-f", "--force", is_flag=True, help="Do not ask (needed without a terminal).")
 def delete(query: str, force: bool) -> None:
     """Delete NAME from the key (a unique part of a name is enough); asks first."""
-    if not force and not interactive():
+    if not force:
         # Refused before connecting: nothing is asked of the key, not even the PIN.
-        raise NotConfirmedError(
-            f"not deleted: confirm at a terminal, or give --force to delete {query!r}"
-        )
+        require_terminal(f"not deleted: confirm at a terminal, or give --force to delete {query!r}")
     _delete(query, force)
 
 

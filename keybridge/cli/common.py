@@ -110,11 +110,16 @@ def interactive() -> bool:
 def confirm(question: str, *, refusal: str) -> None:
     """Ask ``question`` (a "no" aborts); without a terminal refuse with ``refusal``: an
     unanswerable confirmation never counts as a yes."""
+    require_terminal(refusal)
+    click.confirm(question, abort=True, err=True)
+
+
+def require_terminal(refusal: str) -> None:
+    """Refuse with ``refusal`` unless a person can answer a confirmation here."""
     from keybridge.cli.errors import NotConfirmedError
 
     if not interactive():
         raise NotConfirmedError(refusal)
-    click.confirm(question, abort=True, err=True)
 
 
 def _read_pin_stdin() -> str:

@@ -47,6 +47,21 @@ def walk(
                 yield from walk(sub, click.Context(sub, info_name=name, parent=ctx))
 
 
+def _paragraphs(text: str) -> list[str]:
+    """Help text as troff paragraphs; click's ``\\b`` blocks stay as written (``.nf``)."""
+    lines: list[str] = []
+    import inspect
+
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        if lines:
+            lines.append(".PP")
+        if paragraph.startswith("\b"):
+            lines += [".nf", escape(paragraph.removeprefix("\b").strip("\n")), ".fi"]
+        else:
+            lines.append(escape(" ".join(paragraph.split())))
+    return lines
+
+
 def _options(command: click.Command, ctx: click.Context) -> list[str]:
     lines = []
     for param in command.get_params(ctx):
@@ -77,7 +92,7 @@ def render(cli: click.Group, *, name: str = "keybridge", version: str = "") -> s
             continue
         pieces = command.collect_usage_pieces(ctx)
         out += [".SS", f"\\fB{escape(ctx.command_path)}\\fR {escape(' '.join(pieces))}"]
-        out += [escape(command.help or command.short_help or "").strip() or ""]
+        out += _paragraphs(command.help or command.short_help or "")
         if not isinstance(command, click.Group):
             out += _options(command, ctx)
     out += [".SH EXIT STATUS"]
