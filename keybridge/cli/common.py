@@ -162,22 +162,28 @@ def ask_pin(prompt: str = "PIN", *, retries: int | None = None) -> str:
     return entered
 
 
+async def pin_for(key: KeySession, prompt: str = "PIN") -> str:
+    """The PIN for ``key`` from :func:`ask_pin` (in a worker thread: the key's link stays
+    served), announcing the last try before a wipe."""
+    import asyncio
+
+    ctx = click.get_current_context()
+    retries = key.key_info.pin_retries if key.key_info is not None else None
+
+    def ask() -> str:
+        with ctx:  # click's context is per thread
+            return ask_pin(prompt, retries=retries)
+
+    return await asyncio.to_thread(ask)
+
+
 async def unlock(key: KeySession) -> None:
     """Verify the key's PIN for this session when it has one (the agent's seam: a running
     agent's session is unlocked already)."""
-    import asyncio
-
     info = key.key_info
     if not key.encrypted or info is None or not info.pin_set:
         return
-    ctx = click.get_current_context()
-
-    def ask() -> str:
-        with ctx:  # the prompt runs in a worker thread: click's context is per thread
-            return ask_pin(retries=info.pin_retries)
-
-    entered = await asyncio.to_thread(ask)
-    await key.pin.verify(entered)
+    await key.pin.verify(await pin_for(key))
 
 
 @asynccontextmanager

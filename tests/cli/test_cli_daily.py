@@ -188,6 +188,11 @@ def test_pin_from_stdin_and_environment_and_the_last_try(
     warning = asked.stderr.index("Warning: 1 PIN attempt is left")
     assert warning < asked.stderr.index("PIN:")  # announced before the try
     assert "site" in asked.stdout
+    checked = invoke("--pin-stdin", "--json", "pin", "verify", input="2468\n")
+    assert json.loads(checked.stdout)["pin_retries"] == 2  # a right PIN resets the count
+    changed = invoke("pin", "change", input="1357\n1357\n", env={"KEYBRIDGE_PIN": "2468"})
+    assert changed.exit_code == 0, changed.output
+    assert invoke("otp", "list", env={"KEYBRIDGE_PIN": "1357"}).exit_code == 0
 
 
 # 5. Words ----------------------------------------------------------------------------------
