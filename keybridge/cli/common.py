@@ -203,6 +203,15 @@ async def open_key(
     options = ConnectOptions(set_time=set_time, on_keepalive=_countdown, secure=secure)
     async with KeySession.connect(url, options) as key:
         if pin is PinPolicy.REQUIRED:
+            if not key.encrypted:  # said here: the key's own refusal repeats itself
+                from keybridge.protocol.constants import Status
+                from keybridge.protocol.status import AccessDeniedError
+
+                raise AccessDeniedError(
+                    Status.ACCESS_DENIED,
+                    "this host is not paired with the key: pair this host with `keybridge pair`"
+                    " first",
+                )
             await unlock(key)
         yield key
 

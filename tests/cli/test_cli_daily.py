@@ -226,6 +226,13 @@ def test_words_in_key_and_hes_output(key: str, tmp_path: Path) -> None:
     assert "T" in locked and locked[-6] in "+-" and "." not in locked  # local ISO 8601
 
 
+def test_an_unpaired_host_is_told_once(make_simulator: MakeSimulator) -> None:
+    url = make_simulator(pair=False).url
+    refused = invoke("--device", url, "otp", "list")
+    [line] = errors(refused)
+    assert refused.exit_code == 1 and "keybridge pair" in line and "(" not in line
+
+
 # 6. JSON -----------------------------------------------------------------------------------
 
 
@@ -366,6 +373,9 @@ def test_config_set_get_path_and_the_default_device(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     monkeypatch.delenv("KEYBRIDGE_DEVICE")
     assert invoke("info").exit_code == 0  # the device from the settings file
+    invoke("otp", "add", "site", "--secret", SECRET)
+    typed = json.loads(invoke("--json", "otp", "type", "site", "--to", "stdout").stdout)
+    assert typed["layout"] == "uk"  # this computer's layout from the settings file
     bad = invoke("config", "set", "agent.pin_timeout", "soon")
     assert bad.exit_code == 2 and "whole number" in errors(bad)[0]
     unknown = invoke("config", "set", "colour", "red")
