@@ -61,24 +61,28 @@ class Clipboard:
         return True
 
     def _run(self, command: tuple[str, ...], text: str) -> str:
-        try:
-            # The copying tools fork a process that keeps serving the selection: its stdout
-            # must not be our pipe, or reading it would wait for that process to end.
-            paste = command == self.paste_cmd
-            done = subprocess.run(
-                command,
-                input=text.encode("utf-8"),
-                stdout=subprocess.PIPE if paste else subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                timeout=_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ClipboardError(f"the clipboard tool {command[0]} failed: {exc}") from None
-        if done.returncode != 0:
-            said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            reason = said[0] if said else f"exit status {done.returncode}"
-            raise ClipboardError(f"the clipboard tool {command[0]} failed: {reason}")
+        import tempfile
+
+        # A copying tool leaves a process serving the selection: it must hold no pipe of
+        # ours, or reading that pipe would wait for it to end. Its stderr goes to a file.
+        paste = command == self.paste_cmd
+        with tempfile.TemporaryFile() as errors:
+            try:
+                done = subprocess.run(
+                    command,
+                    input=text.encode("utf-8"),
+                    stdout=subprocess.PIPE if paste else subprocess.DEVNULL,
+                    stderr=errors,
+                    timeout=_TIMEOUT,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ClipboardError(f"the clipboard tool {command[0]} failed: {exc}") from None
+            if done.returncode != 0:
+                errors.seek(0)
+                said = errors.read(4096).decode("utf-8", "replace").strip().splitlines()
+                reason = said[0] if said else f"exit status {done.returncode}"
+                raise ClipboardError(f"the clipboard tool {command[0]} failed: {reason}")
         return (done.stdout or b"").decode("utf-8", "replace")
 
 

@@ -1,8 +1,8 @@
 """Helpers every command module shares: settings access, async running, the key decorator.
 
-:func:`open_key` is the one place a command gets a session and its PIN unlock (:func:`unlock`):
-a host agent, where one runs, plugs in there (its session, its cached unlock); without one the
-CLI connects directly and takes the PIN from ``--pin-stdin``, ``KEYBRIDGE_PIN`` or a prompt.
+:func:`key_session` is the one place a command gets a session and its PIN unlock: a host
+agent, where one runs, plugs in there (its session, its cached unlock); without one the CLI
+connects directly and takes the PIN from ``--pin-stdin``, ``KEYBRIDGE_PIN`` or a prompt.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from keybridge.cli.output import emit
 
 if TYPE_CHECKING:
     from keybridge.cli.main import Settings
-    from keybridge.session import KeySession
+    from keybridge.session import ConnectOptions, KeySession
     from keybridge.userconfig import UserConfig
 
 PIN_ENV = "KEYBRIDGE_PIN"
@@ -40,6 +40,8 @@ class PinPolicy(enum.Enum):
     """Not asked: pairing, the PIN commands themselves, key-wide commands."""
     REQUIRED = "required"
     """Asked (without echo) and verified for the session when the key has a PIN set."""
+    CACHED = "cached"
+    """Only an unlock an agent holds; never asked nor tried (shell completion)."""
 
 
 Fields = dict[str, Any]
@@ -177,55 +179,72 @@ async def pin_for(key: KeySession, prompt: str = "PIN") -> str:
     return await asyncio.to_thread(ask)
 
 
-async def unlock(key: KeySession) -> None:
-    """Verify the key's PIN for this session when it has one (the agent's seam: a running
-    agent's session is unlocked already)."""
+async def unlock(key: KeySession, pin: PinPolicy) -> None:
+    """Unlock ``key`` for this session as ``pin`` says, when it has a PIN: verify one from
+    :func:`pin_for` (REQUIRED), or refuse (CACHED: there is no cached unlock without an
+    agent)."""
     info = key.key_info
-    if not key.encrypted or info is None or not info.pin_set:
+    if pin is PinPolicy.NEVER or not key.encrypted or info is None or not info.pin_set:
         return
+    if pin is PinPolicy.CACHED:
+        from keybridge.protocol.constants import Status
+        from keybridge.protocol.status import PinError
+
+        raise PinError(Status.PIN_REQUIRED, "the key is locked by its PIN and no agent holds it")
     await key.pin.verify(await pin_for(key))
+
+
+@asynccontextmanager
+async def key_session(
+    device: str | None, options: ConnectOptions, pin: PinPolicy
+) -> AsyncIterator[KeySession]:
+    """The one place a command gets a session on a key and its PIN unlock.
+
+    The seam for the host agent (DESIGN "The agent"): where one runs, this is where its
+    session and its cached unlock are to be used; until then the key at ``device`` (or the
+    settings file's, or the only one attached) is connected directly and unlocked by
+    :func:`unlock`.
+    """
+    from keybridge.session import KeySession
+
+    async with KeySession.connect(device_url(device), options) as key:
+        if pin is not PinPolicy.NEVER and not key.encrypted:
+            # Said here, once: the key's own refusal repeats the advice in other words.
+            from keybridge.protocol.constants import Status
+            from keybridge.protocol.status import AccessDeniedError
+
+            raise AccessDeniedError(
+                Status.ACCESS_DENIED,
+                "this host is not paired with the key: pair this host with `keybridge pair` first",
+            )
+        await unlock(key, pin)
+        yield key
 
 
 @asynccontextmanager
 async def open_key(
     *, pin: PinPolicy, set_time: bool = True, secure: bool = True
 ) -> AsyncIterator[KeySession]:
-    """Connect to the key named by ``--device`` (or the settings file, or the only one
-    attached).
+    """:func:`key_session` on the key named by ``--device``, with a countdown while the key
+    waits for its button.
 
     The connection opens an encrypted session when this host is paired with the key. With
-    ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is verified for this session
-    (:func:`unlock`).
+    ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is verified for this session.
     """
-    from keybridge.session import ConnectOptions, KeySession
+    from keybridge.session import ConnectOptions
 
-    url = device_url(settings().device)
     options = ConnectOptions(set_time=set_time, on_keepalive=_countdown, secure=secure)
-    async with KeySession.connect(url, options) as key:
-        if pin is PinPolicy.REQUIRED:
-            if not key.encrypted:  # said here: the key's own refusal repeats itself
-                from keybridge.protocol.constants import Status
-                from keybridge.protocol.status import AccessDeniedError
-
-                raise AccessDeniedError(
-                    Status.ACCESS_DENIED,
-                    "this host is not paired with the key: pair this host with `keybridge pair`"
-                    " first",
-                )
-            await unlock(key)
+    async with key_session(settings().device, options, pin) as key:
         yield key
 
 
 async def completion_names(device: str | None) -> list[str]:
-    """The credential names for shell completion: a quick direct connection (the agent's
-    seam: a running agent answers from its session), nothing from a key with a PIN."""
-    from keybridge.session import ConnectOptions, KeySession
+    """The credential names for shell completion: a quick connection that never asks for a
+    PIN nor tries one (a wrong one would count against the key's retries)."""
+    from keybridge.session import ConnectOptions
 
     options = ConnectOptions(set_time=False, timeout=1.0, retries=1)
-    async with KeySession.connect(device_url(device), options) as key:
-        info = key.key_info
-        if not key.encrypted or info is None or info.pin_set:
-            return []
+    async with key_session(device, options, PinPolicy.CACHED) as key:
         return [entry.name for entry in await key.otp_list()]
 
 

@@ -3,8 +3,9 @@ says what ``--help`` says: every command with its usage, help text and options."
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import click
 
@@ -73,11 +74,19 @@ def _options(command: click.Command, ctx: click.Context) -> list[str]:
     return lines
 
 
+def _date() -> date:
+    """Today, or ``$SOURCE_DATE_EPOCH``'s day (reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC).date()
+    return date.today()
+
+
 def render(cli: click.Group, *, name: str = "keybridge", version: str = "") -> str:
     """The manual page of ``cli`` as troff source."""
     root = click.Context(cli, info_name=name)
     out = [
-        f'.TH {name.upper()} 1 "{date.today().isoformat()}" "{escape(name)} {escape(version)}"'
+        f'.TH {name.upper()} 1 "{_date().isoformat()}" "{escape(name)} {escape(version)}"'
         ' "User Commands"',
         ".SH NAME",
         f"{escape(name)} \\- {escape(cli.help or '').splitlines()[0].split(': ', 1)[-1]}",

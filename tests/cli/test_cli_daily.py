@@ -343,6 +343,11 @@ def test_man_page_holds_every_command() -> None:
     assert "KEYBRIDGE_PIN" in page and ".SH EXIT STATUS" in page
 
 
+def test_man_page_date_is_reproducible() -> None:
+    page = invoke("man", env={"SOURCE_DATE_EPOCH": "1700000000"}).stdout
+    assert page.splitlines()[0].startswith('.TH KEYBRIDGE 1 "2023-11-14"')
+
+
 def test_doctor_says_what_is_missing_and_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     report = json.loads(invoke("--json", "doctor").stdout)

@@ -178,3 +178,24 @@ def test_watch_renews_and_ctrl_c_exits_0(env: dict[str, str]) -> None:
     watch.send_signal(signal.SIGINT)
     _, err = watch.communicate(timeout=30)
     assert watch.returncode == 0 and "Traceback" not in err and "Error" not in err
+
+
+def test_watch_at_a_terminal_counts_down_in_place(env: dict[str, str]) -> None:
+    import pty
+
+    keybridge("otp", "add", "site", "--secret", SECRET, env=env)
+    master, slave = pty.openpty()
+    watch = subprocess.Popen(
+        [str(entry_point()), "otp", "code", "--watch", "site"],
+        env=env, stdout=slave, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    while seen.count(b"s left") < 2:  # the countdown redrawn in place, not new lines
+        chunk = os.read(master, 1024)
+        assert chunk, seen
+        seen += chunk
+    watch.send_signal(signal.SIGINT)
+    assert watch.wait(timeout=30) == 0
+    os.close(master)
+    assert f"\rsite  {CODE}  (".encode() in seen and b"\n" not in seen.split(b"\r", 1)[1]
