@@ -189,10 +189,10 @@ def add(
         raise click.UsageError("give NAME: only a URI or QR code names the credential itself")
     cred = _credential_from_options(secret, uri, qr, digits, period, algorithm, hotp, counter)
     if name is None:
-        name = cred.name
+        # The URI's label, issuer included; --issuer replaces the URI's issuer.
+        name = cred.account if issuer else cred.name
         if name is None:
             raise click.UsageError("the URI names no account: give NAME")
-        issuer = None  # the URI's label is the name, issuer included
     else:
         if issuer is None and uri is None and qr is None:  # a bare secret: the default issuer
             issuer = user_config().get("issuer")

@@ -82,6 +82,17 @@ def test_a_uri_names_the_credential_and_re_adding_asks(
     assert names() == ["HES.Web:admin@example.com"]  # no duplicate
     code = json.loads(invoke("--json", "otp", "code", "admin").stdout)["code"]
     assert code == totp(decode_secret(OTHER), NOW)
+    renamed = invoke("otp", "add", "--uri", URI, "--issuer", "HES")
+    assert renamed.stdout == "Stored HES:admin@example.com on the key.\n"
+
+
+def test_a_qr_code_names_the_credential_too(key: str, tmp_path: Path) -> None:
+    import segno
+
+    image = tmp_path / "qr.png"
+    segno.make(URI, error="m").save(image, scale=6, border=4)
+    added = invoke("otp", "add", "--qr", str(image))
+    assert added.stdout == "Stored HES.Web:admin@example.com on the key.\n", added.output
 
 
 def test_uri_from_stdin_takes_enable_otp_json(key: str, tmp_path: Path) -> None:
