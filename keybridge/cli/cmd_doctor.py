@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,9 @@ def _x_display() -> Check:
     wayland = os.environ.get("WAYLAND_DISPLAY", "")
     ok = bool(display)
     found = f"DISPLAY={display}" if ok else "no DISPLAY set"
+    local = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", display)
+    if local and not Path(f"/tmp/.X11-unix/X{local.group(1)}").exists():
+        ok, found = False, f"DISPLAY={display}, but no X server listens there"
     if wayland:
         found += f", WAYLAND_DISPLAY={wayland}"
     return Check(

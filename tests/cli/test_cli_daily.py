@@ -369,6 +369,9 @@ def test_doctor_says_what_is_missing_and_how_to_get_it(monkeypatch: pytest.Monke
     assert display["ok"] is False and display["disables"] and display["fix"]
     text = invoke("doctor").stdout
     assert "missing  X display" in text and "to get it:" in text
+    monkeypatch.setenv("DISPLAY", ":4242")  # no server: the socket would be /tmp/.X11-unix/X4242
+    if not Path("/tmp/.X11-unix/X4242").exists():
+        assert "no X server listens there" in invoke("doctor").stdout
 
 
 # 9. Settings -------------------------------------------------------------------------------
