@@ -108,8 +108,13 @@ class UserConfig:
             if type(value) is not setting.type:
                 raise SettingsFileError(
                     f"{key} in {path} is {json.dumps(value)}, not {_type_name(setting.type)}:"
-                    f" fix it with `keybridge config set {key} VALUE`"
+                    " fix it in the file, or move the file aside"
                 )
+            if type(value) is str:
+                try:
+                    value = parse_value(key, setting, value)
+                except InvalidInputError as exc:
+                    raise SettingsFileError(f"{key} in {path}: {exc}") from None
             values[key] = value
         return cls(path, values)
 

@@ -400,6 +400,9 @@ def test_config_set_get_path_and_the_default_device(
     unknown = invoke("config", "set", "colour", "red")
     assert unknown.exit_code == 2 and "hotkey.enter" in errors(unknown)[0]
     assert invoke("config", "unset", "device").exit_code == 0
+    path.write_text('layout = "xx"\n')
+    unknown_layout = invoke("otp", "type", "x", "--to", "stdout")
+    assert unknown_layout.exit_code == 1 and "layout in" in errors(unknown_layout)[0]
     path.write_text("layout = 3\n")
     damaged = invoke("otp", "type", "x", "--to", "stdout")
     assert damaged.exit_code == 1 and str(path) in errors(damaged)[0]
