@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean browser-deps screenshots
+.PHONY: demo test lint bench man clean browser-deps screenshots
 
 # The browser tests drive Debian's Chromium through Playwright's executable_path (never a
 # browser download). As root, install it when it is missing, with Xvfb and xkbcomp for tests
@@ -45,6 +45,10 @@ lint: $(STAMP)
 # The screenshots of docs/hes-web.md, taken by the browser tests as they go.
 screenshots: $(STAMP) browser-deps
 	KEYBRIDGE_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q tests/browser
+
+# The manual page, made from the commands' --help (commit it when a command changes).
+man: $(STAMP)
+	$(BIN)/keybridge man --output docs/keybridge.1
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

@@ -16,6 +16,7 @@ from pathlib import Path
 from keybridge.errors import DeviceNotFoundError, InvalidInputError
 
 __all__ = [
+    "AmbiguousDeviceError",
     "FoundDevice",
     "announce_simulator",
     "registry_dir",
@@ -28,11 +29,15 @@ __all__ = [
 _KEY_USB_VIDS = {0x10C4, 0x0403, 0x1A86, 0x1915}
 
 
+class AmbiguousDeviceError(InvalidInputError):
+    """Several keys are attached and no URL says which one to use."""
+
+
 @dataclass(frozen=True)
 class FoundDevice:
     url: str
     kind: str
-    """``simulator`` or ``serial``."""
+    """``simulator``, ``serial``, ``ble`` or ``hideez`` (a Hideez Key: the vendor's protocol)."""
     description: str
 
 
@@ -114,4 +119,7 @@ def resolve_device(url: str | None) -> str:
             "or give --device URL (or set KEYBRIDGE_DEVICE)"
         )
     listing = ", ".join(d.url for d in found)
-    raise DeviceNotFoundError(f"{len(found)} keys found ({listing}): choose one with --device URL")
+    raise AmbiguousDeviceError(
+        f"{len(found)} keys found ({listing}): choose one with --device URL (or set "
+        "KEYBRIDGE_DEVICE, or `keybridge config set device URL`)"
+    )

@@ -9,7 +9,7 @@ import click
 
 from keybridge.cli.common import report
 from keybridge.cli.errors import ExitCode
-from keybridge.cli.output import table
+from keybridge.cli.output import local_time, table
 
 if TYPE_CHECKING:
     from keybridge.hes import Hes, LoginStep
@@ -143,7 +143,7 @@ def status(email: str) -> None:
                 ("2FA enabled", "yes" if i.two_factor_enabled else "no"),
                 ("recovery codes left", i.recovery_codes_left),
                 ("failed attempts", i.failed_attempts),
-                ("locked until", i.locked_until or "-"),
+                ("locked until", local_time(i.locked_until) if i.locked_until else "-"),
             ]
         ),
     )
@@ -170,6 +170,12 @@ def login(email: str, password: str, otp_code: str | None, recovery_code: str | 
     _finish(step)
 
 
+def _login_text(message: str, locked_until: float | None) -> str:
+    if locked_until is None:
+        return message
+    return message.replace("try again later", f"try again after {local_time(locked_until)}")
+
+
 def _finish(step: LoginStep) -> None:
     messages = {
         "ok": "Logged in.",
@@ -178,8 +184,8 @@ def _finish(step: LoginStep) -> None:
         "needs_otp": "A one-time password is needed.",
     }
     report(
-        {"status": str(step.status), "locked_until": step.locked_until},
-        lambda v: messages[v["status"]],
+        {"ok": step.ok, "status": str(step.status), "locked_until": step.locked_until},
+        lambda v: _login_text(messages[v["status"]], v["locked_until"]),
     )
     if not step.ok:
         click.get_current_context().exit(ExitCode.REFUSED)

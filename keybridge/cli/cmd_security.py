@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from keybridge.cli.common import Fields, PinPolicy, says, with_key
+from keybridge.cli.common import Fields, PinPolicy, pin_for, says, with_key
+from keybridge.cli.errors import plural
 from keybridge.cli.output import table
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def pin() -> None:
 def pin_set(max_retries: int) -> None:
     """Protect the key with a PIN; OTP commands then ask for it."""
     new = _ask_pin("New PIN", twice=True)
-    said = f"PIN set ({max_retries} wrong PINs erase the key)."
+    said = f"PIN set ({plural(max_retries, 'wrong PIN')} in a row erase the key)."
     with_key(pin=PinPolicy.NEVER, render=lambda _: said)(_pin_set)(new, max_retries)
 
 
@@ -132,21 +133,23 @@ async def _pin_set(key: KeySession, new: str, max_retries: int) -> dict[str, boo
 
 @pin.command("change")
 def pin_change() -> None:
-    """Change the PIN (the old PIN counts as an attempt if wrong)."""
-    old = _ask_pin("Current PIN")
-    _pin_change(old, _ask_pin("New PIN", twice=True))
+    """Change the PIN (the old PIN counts as an attempt if wrong; --pin-stdin or KEYBRIDGE_PIN
+    give the old one)."""
+    _pin_change()
 
 
 @with_key(pin=PinPolicy.NEVER, render=lambda _: "PIN changed.")
-async def _pin_change(key: KeySession, old: str, new: str) -> dict[str, bool]:
+async def _pin_change(key: KeySession) -> dict[str, bool]:
+    old = await pin_for(key, "Current PIN")
+    new = await asyncio.to_thread(_ask_pin, "New PIN", twice=True)
     await key.pin.change(old, new)
     return {"pin_changed": True}
 
 
 @pin.command("verify")
 def pin_verify() -> None:
-    """Check a PIN (and see how many attempts are left)."""
-    _pin_verify(_ask_pin("PIN"))
+    """Check a PIN (and see how many attempts are left); --pin-stdin or KEYBRIDGE_PIN give it."""
+    _pin_verify()
 
 
 def render_pin_check(r: Fields) -> str:
@@ -154,7 +157,7 @@ def render_pin_check(r: Fields) -> str:
 
 
 @with_key(pin=PinPolicy.NEVER, render=render_pin_check)
-async def _pin_verify(key: KeySession, entered: str) -> Fields:
-    await key.pin.verify(entered)
+async def _pin_verify(key: KeySession) -> Fields:
+    await key.pin.verify(await pin_for(key))
     info = await key.info()
     return {"pin_ok": True, "pin_retries": info.pin_retries}

@@ -1,10 +1,16 @@
-"""Helpers every command module shares: settings access, async running, the key decorator."""
+"""Helpers every command module shares: settings access, async running, the key decorator.
+
+:func:`key_session` is the one place a command gets a session and its PIN unlock: a host
+agent, where one runs, plugs in there (its session, its cached unlock); without one the CLI
+connects directly and takes the PIN from ``--pin-stdin``, ``KEYBRIDGE_PIN`` or a prompt.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import enum
 import functools
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +22,12 @@ from keybridge.cli.output import emit
 
 if TYPE_CHECKING:
     from keybridge.cli.main import Settings
-    from keybridge.session import KeySession
+    from keybridge.session import ConnectOptions, KeySession
+    from keybridge.userconfig import UserConfig
+
+PIN_ENV = "KEYBRIDGE_PIN"
+"""A PIN for scripts; less safe than an agent's cached unlock (other processes of this user can
+read a process's environment)."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,6 +41,8 @@ class PinPolicy(enum.Enum):
     """Not asked: pairing, the PIN commands themselves, key-wide commands."""
     REQUIRED = "required"
     """Asked (without echo) and verified for the session when the key has a PIN set."""
+    CACHED = "cached"
+    """Only an unlock an agent holds; never asked nor tried (shell completion)."""
 
 
 Fields = dict[str, Any]
@@ -92,31 +105,171 @@ def _countdown(reason: int, ms_left: int) -> None:
     )
 
 
+def user_config() -> UserConfig:
+    """The settings file (read once per command)."""
+    from keybridge.userconfig import UserConfig
+
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    cached = root.meta.get("keybridge.userconfig") if root is not None else None
+    if cached is None:
+        cached = UserConfig.load()
+        if root is not None:
+            root.meta["keybridge.userconfig"] = cached
+    config: UserConfig = cached
+    return config
+
+
+def device_url(given: str | None) -> str:
+    """The key to use: ``--device`` / ``KEYBRIDGE_DEVICE``, else the settings file's
+    ``device``, else the only key attached."""
+    from keybridge.discovery import resolve_device
+
+    return resolve_device(given or user_config().get("device"))
+
+
+def interactive() -> bool:
+    """A person can answer a prompt here (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def confirm(question: str, *, refusal: str) -> None:
+    """Ask ``question`` (a "no" aborts); without a terminal refuse with ``refusal``: an
+    unanswerable confirmation never counts as a yes."""
+    require_terminal(refusal)
+    click.confirm(question, abort=True, err=True)
+
+
+def require_terminal(refusal: str) -> None:
+    """Refuse with ``refusal`` unless a person can answer a confirmation here."""
+    from keybridge.cli.errors import NotConfirmedError
+
+    if not interactive():
+        raise NotConfirmedError(refusal)
+
+
+def _read_pin_stdin() -> str:
+    ctx = click.get_current_context().find_root()
+    cached: str | None = ctx.meta.get("keybridge.pin")
+    if cached is None:
+        from keybridge.errors import InvalidInputError
+
+        cached = sys.stdin.readline().rstrip("\r\n")
+        if not cached:
+            raise InvalidInputError(
+                "--pin-stdin got no PIN: write the PIN as the first line of stdin"
+            )
+        ctx.meta["keybridge.pin"] = cached
+    return cached
+
+
+def ask_pin(prompt: str = "PIN", *, retries: int | None = None) -> str:
+    """The PIN that unlocks the key: from ``--pin-stdin``, else ``$KEYBRIDGE_PIN``, else a
+    prompt without echo. With ``retries == 1`` (the last try before the key erases itself) it
+    is announced first, and a PIN from a script is not tried at all."""
+    from_script = settings().pin_stdin or bool(os.environ.get(PIN_ENV))
+    if retries == 1:
+        warning = (
+            "1 PIN attempt is left: a wrong PIN now erases every credential and pairing on the key"
+        )
+        if from_script:
+            from keybridge.cli.errors import NotConfirmedError
+
+            raise NotConfirmedError(
+                f"{warning}, so a PIN from --pin-stdin or {PIN_ENV} is not tried: "
+                "enter it yourself with `keybridge pin verify`"
+            )
+        click.echo(f"Warning: {warning}.", err=True)
+    if settings().pin_stdin:
+        return _read_pin_stdin()
+    if os.environ.get(PIN_ENV):
+        return os.environ[PIN_ENV]
+    entered: str = click.prompt(prompt, hide_input=True, err=True, type=str)
+    return entered
+
+
+async def pin_for(key: KeySession, prompt: str = "PIN") -> str:
+    """The PIN for ``key`` from :func:`ask_pin` (in a worker thread: the key's link stays
+    served), announcing the last try before a wipe."""
+    import asyncio
+
+    ctx = click.get_current_context()
+    retries = key.key_info.pin_retries if key.key_info is not None else None
+
+    def ask() -> str:
+        with ctx:  # click's context is per thread
+            return ask_pin(prompt, retries=retries)
+
+    return await asyncio.to_thread(ask)
+
+
+async def unlock(key: KeySession, pin: PinPolicy) -> None:
+    """Unlock ``key`` for this session as ``pin`` says, when it has a PIN: verify one from
+    :func:`pin_for` (REQUIRED), or refuse (CACHED: there is no cached unlock without an
+    agent)."""
+    info = key.key_info
+    if pin is PinPolicy.NEVER or not key.encrypted or info is None or not info.pin_set:
+        return
+    if pin is PinPolicy.CACHED:
+        from keybridge.protocol.constants import Status
+        from keybridge.protocol.status import PinError
+
+        raise PinError(Status.PIN_REQUIRED, "the key is locked by its PIN and no agent holds it")
+    await key.pin.verify(await pin_for(key))
+
+
+@asynccontextmanager
+async def key_session(
+    device: str | None, options: ConnectOptions, pin: PinPolicy
+) -> AsyncIterator[KeySession]:
+    """The one place a command gets a session on a key and its PIN unlock.
+
+    The seam for the host agent (DESIGN "The agent"): where one runs, this is where its
+    session and its cached unlock are to be used; until then the key at ``device`` (or the
+    settings file's, or the only one attached) is connected directly and unlocked by
+    :func:`unlock`.
+    """
+    from keybridge.session import KeySession
+
+    async with KeySession.connect(device_url(device), options) as key:
+        if pin is not PinPolicy.NEVER and not key.encrypted:
+            # Said here, once: the key's own refusal repeats the advice in other words.
+            from keybridge.protocol.constants import Status
+            from keybridge.protocol.status import AccessDeniedError
+
+            raise AccessDeniedError(
+                Status.ACCESS_DENIED,
+                "this host is not paired with the key: pair this host with `keybridge pair` first",
+            )
+        await unlock(key, pin)
+        yield key
+
+
 @asynccontextmanager
 async def open_key(
     *, pin: PinPolicy, set_time: bool = True, secure: bool = True
 ) -> AsyncIterator[KeySession]:
-    """Connect to the key named by ``--device`` (or the only one attached).
+    """:func:`key_session` on the key named by ``--device``, with a countdown while the key
+    waits for its button.
 
     The connection opens an encrypted session when this host is paired with the key. With
-    ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is asked for (without echo) and
-    verified for this session.
+    ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is verified for this session.
     """
-    from keybridge.discovery import resolve_device
-    from keybridge.session import ConnectOptions, KeySession
+    from keybridge.session import ConnectOptions
 
-    url = resolve_device(settings().device)
     options = ConnectOptions(set_time=set_time, on_keepalive=_countdown, secure=secure)
-    async with KeySession.connect(url, options) as key:
-        info = key.key_info
-        if pin is PinPolicy.REQUIRED and key.encrypted and info is not None and info.pin_set:
-            import asyncio
-
-            entered = await asyncio.to_thread(
-                click.prompt, "PIN", hide_input=True, err=True, type=str
-            )
-            await key.pin.verify(entered)
+    async with key_session(settings().device, options, pin) as key:
         yield key
+
+
+async def completion_names(device: str | None) -> list[str]:
+    """The credential names for shell completion: a quick connection that never asks for a
+    PIN nor tries one (a wrong one would count against the key's retries)."""
+    from keybridge.session import ConnectOptions
+
+    options = ConnectOptions(set_time=False, timeout=1.0, retries=1)
+    async with key_session(device, options, PinPolicy.CACHED) as key:
+        return [entry.name for entry in await key.otp_list()]
 
 
 def with_key(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 from keybridge.errors import (
@@ -14,12 +15,16 @@ from keybridge.errors import (
 )
 
 
+class NotConfirmedError(KeybridgeError):
+    """A confirmation (or a last PIN try) the CLI will not assume: nothing was done."""
+
+
 class ExitCode(IntEnum):
     OK = 0
     REFUSED = 1
     """The key or the HES model refused the operation (wrong code, not found, button denied...)."""
     BAD_INPUT = 2
-    """Malformed input: a secret, URI, name, option."""
+    """Malformed input: a secret, URI, name, option; a name or device that is ambiguous."""
     NO_DEVICE = 3
     """No key at the URL, the link failed or timed out."""
     PROTOCOL = 4
@@ -44,3 +49,42 @@ def exit_code_for(error: KeybridgeError) -> ExitCode:
     if isinstance(error, HesError):
         return ExitCode.REFUSED
     return ExitCode.REFUSED
+
+
+# The key's own words may name wire commands; the user knows the commands that send them.
+_WIRE_WORDS = {
+    "GET_INFO": "`keybridge info`",
+    "PING": "a ping",
+    "SET_TIME": "setting the key's clock",
+    "OTP_PUT": "`keybridge otp add`",
+    "OTP_LIST": "`keybridge otp list`",
+    "OTP_DELETE": "`keybridge otp delete`",
+    "OTP_RENAME": "`keybridge otp rename`",
+    "OTP_CALCULATE": "`keybridge otp code`",
+    "OTP_TYPE": "`keybridge otp type`",
+    "RESET": "`keybridge reset`",
+    "PAIR_BEGIN": "`keybridge pair`",
+    "PAIR_CONFIRM": "`keybridge pair`",
+    "SESSION_OPEN": "an encrypted session",
+    "UNPAIR": "`keybridge unpair`",
+    "LIST_HOSTS": "`keybridge unpair --list`",
+    "PIN_SET": "`keybridge pin set`",
+    "PIN_VERIFY": "`keybridge pin verify`",
+    "PIN_CHANGE": "`keybridge pin change`",
+}
+_WIRE_RE = re.compile(r"\b(" + "|".join(sorted(_WIRE_WORDS, key=len, reverse=True)) + r")\b")
+# Library messages speak Python to library users (``profile='hes'``); the CLI's are options.
+_PYTHON_ARG_RE = re.compile(r"\b(profile)=(['\"]?)([\w.-]+)\2")
+
+
+def in_user_terms(message: str) -> str:
+    """``message`` with wire command names and Python keyword arguments put as the user's
+    commands and options (``PIN_CHANGE`` -> `keybridge pin change`, ``profile='hes'`` ->
+    ``--profile hes``)."""
+    message = _WIRE_RE.sub(lambda m: _WIRE_WORDS[m.group(1)], message)
+    return _PYTHON_ARG_RE.sub(lambda m: f"--{m.group(1)} {m.group(3)}", message)
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 attempt``, ``2 attempts``."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from keybridge.cli.errors import ExitCode, exit_code_for
+from keybridge.cli.errors import ExitCode, exit_code_for, in_user_terms
 from keybridge.errors import KeybridgeError
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
@@ -28,6 +28,10 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "pair": ("keybridge.cli.cmd_security", "pair", "Pair this host with a key (button press)."),
     "unpair": ("keybridge.cli.cmd_security", "unpair", "Remove a host's pairing from the key."),
     "pin": ("keybridge.cli.cmd_security", "pin", "Set, change or check the key's PIN."),
+    "config": ("keybridge.cli.cmd_config", "config", "Show or change your settings (config.toml)."),
+    "doctor": ("keybridge.cli.cmd_doctor", "doctor", "Check what this computer has for keybridge."),
+    "completion": ("keybridge.cli.cmd_help", "completion", "Print a shell completion script."),
+    "man": ("keybridge.cli.cmd_help", "man", "Print the manual page (troff), made from --help."),
 }
 
 
@@ -35,7 +39,7 @@ class CliError(click.ClickException):
     """A library error shown as one line, with the exit code of its kind."""
 
     def __init__(self, error: KeybridgeError) -> None:
-        super().__init__(str(error))
+        super().__init__(in_user_terms(str(error)))
         self.exit_code = exit_code_for(error)  # type: ignore[misc]
 
 
@@ -44,12 +48,15 @@ class Settings:
 
     # A plain class: dataclasses (and the inspect module it loads) would add ~10 ms to every
     # start, --help included.
-    __slots__ = ("as_json", "device", "verbose")
+    __slots__ = ("as_json", "device", "pin_stdin", "verbose")
 
-    def __init__(self, device: str | None, as_json: bool, verbose: int) -> None:
+    def __init__(
+        self, device: str | None, as_json: bool, verbose: int, pin_stdin: bool = False
+    ) -> None:
         self.device = device
         self.as_json = as_json
         self.verbose = verbose
+        self.pin_stdin = pin_stdin
 
 
 class LazyGroup(click.Group):
@@ -125,12 +132,20 @@ class LazyGroup(click.Group):
     "(default: $KEYBRIDGE_DEVICE, or the only key attached).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option(
+    "--pin-stdin",
+    is_flag=True,
+    help="Read the key's PIN from the first line of stdin (scripts; $KEYBRIDGE_PIN also "
+    "works, both less safe than an agent's cached unlock).",
+)
 @click.option("-v", "--verbose", count=True, help="-v: log; -vv: also hex-dump every frame.")
 @click.version_option(package_name="keybridge", prog_name="keybridge")
 @click.pass_context
-def cli(ctx: click.Context, device: str | None, as_json: bool, verbose: int) -> None:
+def cli(
+    ctx: click.Context, device: str | None, as_json: bool, pin_stdin: bool, verbose: int
+) -> None:
     """keybridge: keep your HES two-factor secret on a key that types the code."""
-    ctx.obj = Settings(device=device, as_json=as_json, verbose=verbose)
+    ctx.obj = Settings(device=device, as_json=as_json, verbose=verbose, pin_stdin=pin_stdin)
     if verbose:
         from keybridge.log import configure_logging
 
@@ -181,7 +196,7 @@ def _as_json(ctx: click.Context) -> bool:
 
 def _echo_json_error(exc: KeybridgeError, exit_code: int) -> None:
     """With --json, a failure is a JSON object on stdout too (the stderr line stays)."""
-    error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    error: dict[str, Any] = {"type": type(exc).__name__, "message": in_user_terms(str(exc))}
     status = getattr(exc, "status", None)  # a DeviceError: the key's status
     if status is not None:
         error["status"] = getattr(status, "name", status)

@@ -27,13 +27,17 @@ def to_jsonable(value: Any) -> Any:
 
 
 def emit(value: Any, *, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
-    """Print a command's result: JSON on request, else ``text(value)`` (or ``str``)."""
+    """Print a command's result: JSON on request (an object gets ``"ok": true`` first, unless
+    it says ``ok`` itself), else ``text(value)`` (or ``str``)."""
     if value is None:
         if as_json:
             click.echo(json.dumps({"ok": True}))
         return
     if as_json:
-        click.echo(json.dumps(to_jsonable(value), indent=2, sort_keys=False))
+        data = to_jsonable(value)
+        if isinstance(data, dict):  # a success object says so, as a failure's does
+            data = {"ok": True, **data}
+        click.echo(json.dumps(data, indent=2, sort_keys=False))
         return
     rendered = text(value) if text else str(value)
     if rendered:
@@ -44,3 +48,15 @@ def table(rows: list[tuple[str, Any]]) -> str:
     """Aligned ``key: value`` lines."""
     width = max((len(k) for k, _ in rows), default=0)
     return "\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in rows)
+
+
+def local_time(t: float) -> str:
+    """A unix time as local ISO 8601 to the second: ``2026-12-01T23:15:04+01:00``."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
+
+
+def words(items: list[str] | tuple[str, ...], empty: str = "none") -> str:
+    """A list as text: ``us, uk, de, fr``."""
+    return ", ".join(items) if items else empty

@@ -133,7 +133,10 @@ def error_for_status(
         cls, message = _ADVICE[status]
         if cls is PinError:
             if attempts_remaining is not None and status == Status.PIN_INVALID:
-                message += f": {attempts_remaining} attempts left before the key erases itself"
+                attempts = (
+                    "1 attempt" if attempts_remaining == 1 else f"{attempts_remaining} attempts"
+                )
+                message += f": {attempts} left before the key erases itself"
             return PinError(status, message, detail, attempts_remaining)
         return cls(status, message, detail)
     return DeviceError(status, f"the key answered with unknown status 0x{int(status):02x}", detail)

@@ -82,14 +82,23 @@ _BLEAK_FAILURES = (BleakError, OSError, EOFError, TimeoutError)
 # -- scanning ----------------------------------------------------------------------------------
 
 
+HIDEEZ_SERVICE_UUIDS = (
+    "59ac0000-0f4a-ca95-0849-a6670829557f",
+    "59ac0001-0f4a-ca95-0849-a6670829557f",
+)
+"""The GATT services a real Hideez Key advertises: the vendor's closed protocol, not ours."""
+
+
 @dataclass(frozen=True)
 class FoundKey:
-    """A key seen advertising the keybridge service."""
+    """A key seen advertising the keybridge service, or a Hideez Key (``vendor="hideez"``:
+    it speaks Hideez's closed protocol, reached with Hideez Client, not with keybridge)."""
 
     name: str | None
     address: str
     rssi: int
     hci: str | None = None
+    vendor: str = "keybridge"
 
     @property
     def url(self) -> str:
@@ -100,17 +109,28 @@ class FoundKey:
 async def scan(
     timeout: float = 5.0, *, backend: BleBackend | None = None, hci: str | None = None
 ) -> list[FoundKey]:
-    """Keys advertising the keybridge service during ``timeout`` seconds, strongest first."""
+    """Keys advertising the keybridge service, and Hideez Keys (their ``vendor`` says which),
+    seen during ``timeout`` seconds, strongest first."""
     owned = backend is None
     chosen = backend or await BleBackend.configured(hci)
     found: dict[str, FoundKey] = {}
 
     def on_advertisement(device: BLEDevice, adv: AdvertisementData) -> None:
         name = adv.local_name or device.name
-        found[device.address] = FoundKey(name, device.address, adv.rssi, chosen.hci)
+        uuids = {u.lower() for u in adv.service_uuids}
+        if SERVICE_UUID in uuids:
+            vendor = "keybridge"
+        elif uuids.intersection(HIDEEZ_SERVICE_UUIDS):
+            vendor = "hideez"
+        else:  # a backend that does not filter by service
+            return
+        found[device.address] = FoundKey(name, device.address, adv.rssi, chosen.hci, vendor)
 
     try:
-        scanner = chosen.scanner(detection_callback=on_advertisement, service_uuids=[SERVICE_UUID])
+        scanner = chosen.scanner(
+            detection_callback=on_advertisement,
+            service_uuids=[SERVICE_UUID, *HIDEEZ_SERVICE_UUIDS],
+        )
         await scanner.start()
         try:
             await asyncio.sleep(timeout)

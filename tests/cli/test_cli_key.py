@@ -84,7 +84,7 @@ def test_devices_lists_running_simulators_and_one_needs_no_url(
     make_simulator(announce=True)
     wait_for_announcements(runtime_dir, 2)
     two = invoke("info")
-    assert two.exit_code == 3 and "2 keys found" in two.stderr and "--device" in two.stderr
+    assert two.exit_code == 2 and "2 keys found" in two.stderr and "--device" in two.stderr
 
 
 def test_reset_with_yes_erases_credentials(make_simulator: MakeSimulator) -> None:
@@ -92,7 +92,7 @@ def test_reset_with_yes_erases_credentials(make_simulator: MakeSimulator) -> Non
     assert invoke("--device", url, "otp", "add", "a", "--secret", SECRET).exit_code == 0
     result = invoke("--device", url, "--json", "reset", "--yes")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"reset": True}
+    assert json.loads(result.stdout) == {"ok": True, "reset": True}
     info = json.loads(invoke("--device", url, "--json", "info").stdout)
     assert info["used"] == 0
 

@@ -93,7 +93,7 @@ def kb(_key: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.delenv("KEYBRIDGE_DEVICE", raising=False)
     kb = Cli(url)
     for name in kb.names():
-        kb.ok("otp", "delete", name)
+        kb.ok("otp", "delete", "--force", name)
     return kb
 
 
@@ -115,7 +115,11 @@ def test_add_hes_grouped_key_then_code_matches_totp(kb: Cli) -> None:
 
 
 def test_add_uri_as_hes_makes_it(kb: Cli) -> None:
-    assert kb.json("otp", "add", "hes", "--uri", HES_URI) == {"name": "hes", "stored": True}
+    assert kb.json("otp", "add", "hes", "--uri", HES_URI) == {
+        "ok": True,
+        "name": "hes",
+        "stored": True,
+    }
     [entry] = kb.json("otp", "list")
     assert entry == {
         "name": "hes",
@@ -335,7 +339,13 @@ def test_code_text_shows_the_code(kb: Cli) -> None:
     assert text in (f"{totp(KEY, NOW)}  (valid for {n} s)\n" for n in (left - 1, left))
     code = kb.json("otp", "code", "site")
     assert code.pop("valid_for") in (left - 1, left)
-    assert code == {"code": totp(KEY, NOW), "valid_until": (NOW // 30 + 1) * 30, "counter": None}
+    assert code == {
+        "ok": True,
+        "name": "site",
+        "code": totp(KEY, NOW),
+        "valid_until": (NOW // 30 + 1) * 30,
+        "counter": None,
+    }
 
 
 @pytest.mark.parametrize("layout", ["us", "fr", "de", "uk"])
@@ -368,10 +378,10 @@ def test_type_errors(kb: Cli) -> None:
 def test_delete(kb: Cli) -> None:
     kb.ok("otp", "add", "a", "--secret", HES_KEY)
     kb.ok("otp", "add", "b", "--secret", HES_KEY)
-    assert kb.ok("otp", "delete", "a").stdout == "Deleted a.\n"
+    assert kb.ok("otp", "delete", "--force", "a").stdout == "Deleted a.\n"
     assert kb.names() == ["b"]
-    assert kb.json("otp", "delete", "b") == {"name": "b", "deleted": True}
-    assert_one_line_error(kb("otp", "delete", "b"), 1, "no credential", "'b'")
+    assert kb.json("otp", "delete", "-f", "b") == {"ok": True, "name": "b", "deleted": True}
+    assert_one_line_error(kb("otp", "delete", "-f", "b"), 1, "no credential", "'b'")
     assert kb.names() == []
 
 
@@ -381,7 +391,11 @@ def test_rename(kb: Cli) -> None:
     assert kb.ok("otp", "rename", "old", "new").stdout == "Renamed old to new.\n"
     assert sorted(kb.names()) == ["new", "taken"]
     assert kb.code("new") == totp(KEY, NOW)
-    assert kb.json("otp", "rename", "new", "newer") == {"name": "newer", "renamed_from": "new"}
+    assert kb.json("otp", "rename", "new", "newer") == {
+        "ok": True,
+        "name": "newer",
+        "renamed_from": "new",
+    }
     assert_one_line_error(kb("otp", "rename", "gone", "x"), 1, "'gone'")
     assert_one_line_error(kb("otp", "rename", "newer", "taken"), 1, "exists")
     assert_one_line_error(kb("otp", "rename", "newer", ""), 2, "empty")
@@ -416,7 +430,7 @@ def test_json_on_every_otp_command(kb: Cli) -> None:
         kb.json("otp", "code", "j"),
         kb.json("otp", "type", "j", "--to", "stdout", "--enter"),
         kb.json("otp", "rename", "j", "k"),
-        kb.json("otp", "delete", "k"),
+        kb.json("otp", "delete", "--force", "k"),
     ]
     assert [type(o) for o in outputs] == [dict, list, dict, dict, dict, dict]
 

@@ -86,7 +86,7 @@ OTP_COMMANDS = [
     ["otp", "type", "site", "--to", "stdout"],
     ["otp", "rename", "site", "site2"],
     ["otp", "add", "other", "--secret", SECRET],
-    ["otp", "delete", "site"],
+    ["otp", "delete", "--force", "site"],
 ]
 
 
