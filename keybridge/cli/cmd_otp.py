@@ -181,26 +181,46 @@ async def code(key: KeySession, name: str) -> Code:
 @otp.command("type")
 @click.argument("name")
 @click.option("--enter", is_flag=True, help="Press Enter after the code.")
-@click.option("--layout", help=LAYOUT_HELP + " (default: the credential's)")
+@click.option(
+    "--layout",
+    help=LAYOUT_HELP + " (default: with --to os the desktop's, else the credential's)",
+)
 @click.option(
     "--to",
     "backend",
     type=click.Choice(["os", "stdout"]),
     default="os",
     show_default=True,
-    help="Where the keystrokes go: the focused window (os) or this terminal (stdout).",
+    help="Where the keystrokes go: the focused window (os: X11, or uinput) or this terminal.",
 )
-def type_(name: str, enter: bool, layout: str | None, backend: str) -> None:
+@click.option(
+    "--delay",
+    type=click.FloatRange(0, 600),
+    default=0,
+    metavar="SECONDS",
+    help="Wait this long first, to focus the field the code goes to.",
+)
+def type_(name: str, enter: bool, layout: str | None, backend: str, delay: float) -> None:
     """Have the key type the current code for NAME."""
+    import time
+
     from keybridge.keyboard import SinkBackend, get_backend
 
-    layout = _canonical_layout(layout)
+    if backend == "os":
+        from keybridge.keyboard.desktop import resolve_layout
+
+        # The desktop's keymap makes the characters: the key must type for that layout.
+        layout = resolve_layout(layout)
+    else:
+        layout = _canonical_layout(layout)
     # With --json, what stdout would show goes into the JSON result instead.
     to_json = backend == "stdout" and settings().as_json
     sink = SinkBackend() if to_json else get_backend(backend)
     # --to stdout: the keystrokes are the output, nothing else is printed (but with --json).
     say = "" if backend == "stdout" else f"Typed the code for {name}."
     deliver = with_key(pin=PinPolicy.REQUIRED, render=lambda _: say)(_deliver)
+    # Before the key is asked: the code is computed when it is typed, not before the wait.
+    time.sleep(delay)
     deliver(name, enter, layout, sink)
 
 
