@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 import click
 
@@ -72,27 +72,51 @@ def _countdown(reason: int, ms_left: int) -> None:
 async def open_key(
     *, pin: PinPolicy, set_time: bool = True, secure: bool = True
 ) -> AsyncIterator[KeySession]:
-    """Connect to the key named by ``--device`` (or the only one attached).
+    """Connect to the key named by ``--device`` (or the only one attached): through the agent
+    when one serves this user (and that device), else directly.
 
     The connection opens an encrypted session when this host is paired with the key. With
     ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is asked for (without echo) and
-    verified for this session.
+    verified for this session, unless the agent holds the key unlocked (it keeps a verified
+    PIN for its ``--pin-timeout``).
     """
+    from keybridge.agent.client import agent_session
+
+    async with agent_session(settings().device, secure=secure, on_keepalive=_countdown) as agent:
+        if agent is not None:
+            # The agent's session has KeySession's surface (tests/cli/test_cli_agent.py holds
+            # the two to the same outputs).
+            yield await _unlocked(cast("KeySession", agent), pin, agent.unlocked)
+            return
+    async with _direct(set_time=set_time, secure=secure) as key:
+        yield await _unlocked(key, pin, False)
+
+
+@asynccontextmanager
+async def _direct(*, set_time: bool, secure: bool) -> AsyncIterator[KeySession]:
     from keybridge.discovery import resolve_device
     from keybridge.session import ConnectOptions, KeySession
 
     url = resolve_device(settings().device)
     options = ConnectOptions(set_time=set_time, on_keepalive=_countdown, secure=secure)
     async with KeySession.connect(url, options) as key:
-        info = key.key_info
-        if pin is PinPolicy.REQUIRED and key.encrypted and info is not None and info.pin_set:
-            import asyncio
-
-            entered = await asyncio.to_thread(
-                click.prompt, "PIN", hide_input=True, err=True, type=str
-            )
-            await key.pin.verify(entered)
         yield key
+
+
+async def _unlocked(key: KeySession, pin: PinPolicy, unlocked: bool) -> KeySession:
+    info = key.key_info
+    if (
+        pin is PinPolicy.REQUIRED
+        and not unlocked
+        and key.encrypted
+        and info is not None
+        and info.pin_set
+    ):
+        import asyncio
+
+        entered = await asyncio.to_thread(click.prompt, "PIN", hide_input=True, err=True, type=str)
+        await key.pin.verify(entered)
+    return key
 
 
 def with_key(

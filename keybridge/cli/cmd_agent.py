@@ -1,0 +1,195 @@
+"""``keybridge agent``: run the host agent (foreground), or ``start`` / ``stop`` / ``status`` /
+``lock`` / ``unlock`` it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from keybridge.cli.common import Fields, PinPolicy, report, run, settings, with_key
+from keybridge.cli.output import table
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+START_TIMEOUT = 30.0
+"""Seconds ``agent start`` waits for the agent's READY line (a BLE key can take a while)."""
+
+
+def _agent_options(command: F) -> F:
+    command = click.option(
+        "--pin-timeout",
+        type=click.FloatRange(0),
+        default=900.0,
+        show_default=True,
+        metavar="S",
+        help="Seconds the agent keeps a verified PIN (in memory only; 0: never).",
+    )(command)
+    return click.option(
+        "--device",
+        "-d",
+        "device",
+        metavar="URL",
+        help="Key to serve (default: keybridge's --device, $KEYBRIDGE_DEVICE, or the only one).",
+    )(command)
+
+
+@click.group(invoke_without_command=True)
+@_agent_options
+@click.pass_context
+def agent(ctx: click.Context, device: str | None, pin_timeout: float) -> None:
+    """Run the host agent in the foreground; it prints `READY agent SOCKET` once it serves.
+
+    While it runs, every keybridge command uses it: one connection to the key, the PIN asked
+    once and kept for --pin-timeout. See docs/agent.md.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from keybridge.agent.paths import socket_path
+    from keybridge.agent.run import serve
+    from keybridge.discovery import resolve_device
+    from keybridge.log import configure_logging
+
+    url = resolve_device(device or settings().device)
+    configure_logging(settings().verbose)
+
+    def ready(path: Path) -> None:
+        click.echo(f"READY agent {path}")
+        sys.stdout.flush()
+
+    run(serve(url, socket_path(), pin_timeout=pin_timeout, ready=ready))
+
+
+def _call(op: str) -> Any:
+    from keybridge.agent.client import AgentClient
+
+    async def go() -> Any:
+        client = await AgentClient.connect()
+        try:
+            return await client.call(op)
+        finally:
+            await client.close()
+
+    return run(go())
+
+
+@agent.command("start")
+@_agent_options
+def start(device: str | None, pin_timeout: float) -> None:
+    """Start the agent in the background; returns once it serves."""
+    from keybridge.agent.paths import LOG_NAME, prepare_directory, socket_path
+    from keybridge.agent.wire import AgentUnavailableError
+    from keybridge.discovery import resolve_device
+    from keybridge.errors import KeybridgeError
+
+    path = socket_path()
+    try:
+        status = _call("status")
+    except AgentUnavailableError:
+        pass
+    else:
+        raise KeybridgeError(
+            f"an agent already runs (pid {status['pid']}) at {path}: stop it first with"
+            " `keybridge agent stop`"
+        )
+    url = resolve_device(device or settings().device)
+    log_path = prepare_directory(path.parent) / LOG_NAME
+    args = [sys.executable, "-m", "keybridge"]
+    args += ["-v"] * settings().verbose
+    args += ["agent", "--device", url, "--pin-timeout", str(pin_timeout)]
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as log:
+        process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,  # not stopped by the terminal's Ctrl-C or hang-up
+        )
+    assert process.stdout is not None
+    line = _first_line(process)
+    process.stdout.close()
+    if not line.startswith("READY agent "):
+        process.kill()
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise KeybridgeError(f"the agent did not start: {tail[0]} (log: {log_path})")
+    report(
+        {"pid": process.pid, "socket": line.removeprefix("READY agent "), "device": url},
+        lambda r: f"Agent started (pid {r['pid']}) for {r['device']} on {r['socket']}.",
+    )
+
+
+def _first_line(process: subprocess.Popen[bytes]) -> str:
+    """The child's first stdout line, or "" if it exits or is silent for START_TIMEOUT."""
+    import select
+
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
+    if not ready:
+        return ""
+    return process.stdout.readline().decode(errors="replace").strip()
+
+
+@agent.command("stop")
+def stop() -> None:
+    """Stop the running agent (it forgets the PIN and closes the key's connection)."""
+    import time
+
+    from keybridge.agent.paths import socket_path
+
+    status = _call("status")
+    _call("stop")
+    path = socket_path()
+    deadline = time.monotonic() + 5.0
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    report({"stopped": True, "pid": status["pid"]}, lambda r: f"Agent stopped (pid {r['pid']}).")
+
+
+def render_status(s: Fields) -> str:
+    left = int(s["unlock_expires_in"] or 0)
+    unlock = f"unlocked ({left} s left)" if s["unlocked"] else "locked"
+    key = f"connected ({s['serial']})" if s["connected"] else "not connected (retrying)"
+    return table(
+        [
+            ("socket", s["socket"]),
+            ("pid", s["pid"]),
+            ("device", s["device"]),
+            ("key", key),
+            ("session", "encrypted" if s["encrypted"] else "not encrypted"),
+            ("PIN", unlock),
+            ("PIN timeout", f"{s['pin_timeout']:g} s"),
+        ]
+    )
+
+
+@agent.command("status")
+def status() -> None:
+    """Show whether an agent runs, its key and whether it holds the PIN unlock."""
+    from keybridge.agent.paths import socket_path
+
+    report({**_call("status"), "socket": str(socket_path())}, render_status)
+
+
+@agent.command("lock")
+def lock() -> None:
+    """Make the agent forget the PIN now (e.g. from a screen locker's hook)."""
+    _call("lock")
+    report({"locked": True}, lambda _: "The agent forgot the PIN; the key is locked.")
+
+
+@agent.command("unlock")
+def unlock() -> None:
+    """Give the agent the key's PIN now (kept for its --pin-timeout)."""
+    _call("status")  # an agent must run: unlocking a direct connection would be pointless
+    _unlock()
+
+
+@with_key(pin=PinPolicy.REQUIRED, render=lambda _: "The agent holds the PIN unlock.")
+async def _unlock(key: Any) -> Fields:
+    return {"unlocked": True}
