@@ -36,6 +36,7 @@ from keybridge.protocol.status import PinError
 
 if TYPE_CHECKING:
     from keybridge.keyboard.backends import KeyboardBackend
+    from keybridge.protocol.channel import KeepaliveCallback
     from keybridge.session import CredentialInfo, KeySession
 
 __all__ = ["DEFAULT_PIN_TIMEOUT", "Agent", "Chooser", "Peer", "TypeResult", "WindowInfo"]
@@ -111,16 +112,21 @@ class Agent:
         *,
         enter: bool = True,
         layout: str | None = None,
+        on_keepalive: KeepaliveCallback | None = None,
     ) -> TypeResult:
-        """Compute and type the code (see the module docstring)."""
+        """Compute and type the code (see the module docstring); ``on_keepalive`` hears the
+        key's keep-alives (waiting for its button: the hotkey tells the user)."""
         async with self.link.lock:
             key = await self._key(secure=True)
             name = credential or await self._pick(key, window)
+            key.on_keepalive = on_keepalive
             try:
                 typed = await key.otp_type(name, enter=enter, layout=layout)
             except TransportError:
                 await self.link.drop()
                 raise
+            finally:
+                key.on_keepalive = None
         if self.keyboard is None:
             return TypeResult(name, typed.layout, typed.reports, delivered=False)
         from keybridge.keyboard import get_layout
