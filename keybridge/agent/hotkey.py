@@ -145,6 +145,7 @@ class HotkeyService:
         self._ignored = 0
         self._task: asyncio.Task[None] | None = None
         self._gone: asyncio.Future[None] | None = None
+        self._fd = -1
         self.results: list[TypeResult | KeybridgeError] = []
         self.typed = asyncio.Event()
         """Set after each press has been handled (typed or failed); tests clear it."""
@@ -229,14 +230,14 @@ class HotkeyService:
         assert conn is not None
         loop = asyncio.get_running_loop()
         self._gone = loop.create_future()
-        loop.add_reader(conn.fileno(), self._readable)
+        self._fd = conn.fileno()  # python-xlib raises for fileno() once the server is gone
+        loop.add_reader(self._fd, self._readable)
         log.info("hotkey %s grabbed on %s", self.hotkey.spec, conn.get_display_name())
         try:
             self._readable()  # events read during the grab's round trips
             await self._gone
         finally:
-            with contextlib.suppress(Exception):
-                loop.remove_reader(conn.fileno())
+            loop.remove_reader(self._fd)
             if self._task is not None:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -264,7 +265,7 @@ class HotkeyService:
                 "the agent goes on serving keybridge commands",
                 urgent=True,
             )
-            asyncio.get_running_loop().remove_reader(conn.fileno())
+            asyncio.get_running_loop().remove_reader(self._fd)
             if self._gone is not None and not self._gone.done():
                 self._gone.set_result(None)
 

@@ -64,7 +64,17 @@ class Xvfb:
         read, write = os.pipe()
         try:
             self.process = subprocess.Popen(
-                ["Xvfb", "-displayfd", str(write), "-nolisten", "tcp", "-screen", "0", self.size],
+                [
+                    "Xvfb",
+                    "-displayfd",
+                    str(write),
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                    "-screen",
+                    "0",
+                    self.size,
+                ],
                 pass_fds=(write,),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
