@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import subprocess
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -102,37 +103,46 @@ def start(device: str | None, pin_timeout: float) -> None:
     args = [sys.executable, "-m", "keybridge"]
     args += ["-v"] * settings().verbose
     args += ["agent", "--device", url, "--pin-timeout", str(pin_timeout)]
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as log:
-        process = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,  # not stopped by the terminal's Ctrl-C or hang-up
-        )
-    assert process.stdout is not None
-    line = _first_line(process)
-    process.stdout.close()
+    pid, line = _spawn(args, log_path)
     if not line.startswith("READY agent "):
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise KeybridgeError(f"the agent did not start: {tail[0]} (log: {log_path})")
     report(
-        {"pid": process.pid, "socket": line.removeprefix("READY agent "), "device": url},
+        {"pid": pid, "socket": line.removeprefix("READY agent "), "device": url},
         lambda r: f"Agent started (pid {r['pid']}) for {r['device']} on {r['socket']}.",
     )
 
 
-def _first_line(process: subprocess.Popen[bytes]) -> str:
-    """The child's first stdout line, or "" if it exits or is silent for START_TIMEOUT."""
+def _spawn(args: list[str], log_path: Path) -> tuple[int, str]:
+    """Start ``args`` detached (its own session: the terminal's Ctrl-C and hang-up do not
+    reach it; stderr to ``log_path``); its pid and first stdout line ("" if it exits or says
+    nothing for START_TIMEOUT)."""
     import select
 
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
-    if not ready:
-        return ""
-    return process.stdout.readline().decode(errors="replace").strip()
+    read_end, write_end = os.pipe()
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        pid = os.posix_spawn(
+            args[0],
+            args,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, write_end, 1),
+                (os.POSIX_SPAWN_DUP2, log, 2),
+                (os.POSIX_SPAWN_CLOSE, read_end),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(write_end)
+        os.close(log)
+    with os.fdopen(read_end, "rb") as output:
+        ready, _, _ = select.select([output], [], [], START_TIMEOUT)
+        line = output.readline().decode(errors="replace").strip() if ready else ""
+    return pid, line
 
 
 @agent.command("stop")
