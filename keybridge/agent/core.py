@@ -295,6 +295,7 @@ async def _info(agent: Agent, key: KeySession, args: Mapping[str, Any], peer: Pe
 
 async def _reset(agent: Agent, key: KeySession, args: Mapping[str, Any], peer: Peer) -> Any:
     agent.unlock.wipe()
+    agent._unlocked = None
     await key.reset()
 
 
