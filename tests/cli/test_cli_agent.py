@@ -150,3 +150,59 @@ def test_agent_start_status_stop(simulator: Simulator, socket_path: Path) -> Non
     assert not socket_path.exists()
     gone = run("agent", "status")
     assert gone.returncode == 3 and gone.stderr.count("\n") == 1
+
+
+FULL = "from keybridge.cli.main import main; main()"
+"""The full command, without the console script's fast path."""
+
+
+def test_the_fast_path_prints_what_the_full_command_prints(
+    simulator: Simulator, socket_path: Path
+) -> None:
+    for name in ("HES.Web:a", "HES.Web:b"):  # twins: the same HOTP code from each
+        setup = ["otp", "add", name, "--secret", SECRET, "--hotp"]
+        assert keybridge(simulator.url, "off", setup).exit_code == 0
+    assert keybridge(simulator.url, "off", ["otp", "add", NAME, "--secret", SECRET]).exit_code == 0
+    env = {**os.environ, "KEYBRIDGE_AGENT_SOCKET": str(socket_path)}
+
+    def run(fast: bool, *args: str, input: str | None = None) -> tuple[int, str, str]:
+        entry = ["-m", "keybridge"] if fast else ["-c", FULL]
+        command = [sys.executable, *entry, "--device", simulator.url, *args]
+        done = subprocess.run(
+            command, env=env, input=input, capture_output=True, text=True, timeout=60
+        )
+        return done.returncode, done.stdout, done.stderr
+
+    with running_agent(simulator.url, socket_path):
+        assert run(True, "otp", "code", "HES.Web:a") == run(False, "otp", "code", "HES.Web:b")
+        fast, full = run(True, "otp", "code", NAME), run(False, "otp", "code", NAME)
+        assert fast[0] == full[0] == 0 and fast[2] == full[2] == ""
+        assert fast[1].split()[0] == full[1].split()[0]  # the code; "valid for" may tick
+        assert fast[1].split()[1:3] == full[1].split()[1:3] == ["(valid", "for"]
+        missing = ("otp", "code", "HES.Web:nobody")
+        assert run(True, *missing) == run(False, *missing)
+        # A PIN to ask for: the fast path leaves it to the full command.
+        assert run(False, "pin", "set", input="1234\n1234\n")[0] == 0
+        fast = run(True, "otp", "code", "HES.Web:a", input="1234\n")  # asks, then kept
+        assert run(False, "agent", "lock")[0] == 0
+        assert fast == run(False, "otp", "code", "HES.Web:b", input="1234\n")
+        assert "PIN" in fast[2]
+
+
+def test_the_fast_path_loads_neither_click_nor_asyncio(
+    simulator: Simulator, socket_path: Path
+) -> None:
+    assert keybridge(simulator.url, "off", ["otp", "add", NAME, "--secret", SECRET]).exit_code == 0
+    probe = (
+        "import sys\n"
+        "from keybridge.cli.fast import _fast\n"
+        f"status = _fast(['--device', {simulator.url!r}, 'otp', 'code', {NAME!r}])\n"
+        "heavy = ('click', 'asyncio', 'keybridge.session.core', 'cryptography', 'serial')\n"
+        "print(status, [m for m in heavy if m in sys.modules])\n"
+    )
+    env = {**os.environ, "KEYBRIDGE_AGENT_SOCKET": str(socket_path)}
+    with running_agent(simulator.url, socket_path):
+        done = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
