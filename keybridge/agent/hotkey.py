@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keybridge.agent.notify import notify
-from keybridge.agent.windows import focused_window
+from keybridge.agent.windows import Rule, focused_window
 from keybridge.errors import InvalidInputError, KeybridgeError
 
 if TYPE_CHECKING:
@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from keybridge.keyboard.backends import KeyboardBackend
     from keybridge.protocol.channel import KeepaliveCallback
 
-__all__ = ["DEFAULT_HOTKEY", "Hotkey", "HotkeyError", "HotkeyService", "Typist"]
+__all__ = [
+    "DEFAULT_HOTKEY",
+    "Hotkey",
+    "HotkeyError",
+    "HotkeyOptions",
+    "HotkeyService",
+    "Typist",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +100,22 @@ class Hotkey:
                 "such as F9"
             )
         return cls("+".join(parts), keysym, modifiers)
+
+
+@dataclass(frozen=True)
+class HotkeyOptions:
+    """How the agent's hotkey works (``keybridge agent --hotkey ... --credential ...``)."""
+
+    hotkey: Hotkey
+    display: str | None = None
+    """The X display (default ``$DISPLAY``)."""
+    credential: str | None = None
+    """Always this credential (else: the config rules, or the only one on the key)."""
+    enter: bool = True
+    layout: str | None = None
+    """The layout the key types for (else the desktop's, else us)."""
+    rules: tuple[Rule, ...] = ()
+    """Config-file rules matching the focused window to a credential."""
 
 
 class Typist(Protocol):
@@ -164,6 +187,15 @@ class HotkeyService:
             raise
         self._conn = conn
 
+    def try_grab(self) -> bool:
+        """:meth:`grab`, saying why (one line, notified) if the hotkey cannot be had."""
+        try:
+            self.grab()
+        except KeybridgeError as exc:
+            self._tell(str(exc), urgent=True)
+            return False
+        return True
+
     def _grab(self, conn: Display) -> None:
         from Xlib import X, error
 
@@ -220,11 +252,7 @@ class HotkeyService:
         Never raises for the desktop's sake: what goes wrong is one line (notified), and the
         method returns so the agent can go on without the hotkey.
         """
-        try:
-            if self._conn is None:
-                self.grab()
-        except KeybridgeError as exc:
-            self._tell(str(exc), urgent=True)
+        if self._conn is None and not self.try_grab():
             return
         conn = self._conn
         assert conn is not None

@@ -12,11 +12,15 @@ import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keybridge.agent.core import DEFAULT_PIN_TIMEOUT, Agent
 from keybridge.agent.link import KeyLink
 from keybridge.agent.server import AgentServer
 from keybridge.agent.unlock import Clock
+
+if TYPE_CHECKING:
+    from keybridge.agent.hotkey import HotkeyOptions, HotkeyService
 
 __all__ = ["serve"]
 
@@ -30,9 +34,12 @@ async def serve(
     pin_timeout: float = DEFAULT_PIN_TIMEOUT,
     ready: Callable[[Path], None] | None = None,
     clock: Clock | None = None,
+    hotkey: HotkeyOptions | None = None,
 ) -> None:
     """Serve the key at ``url`` on the socket at ``path`` until stopped; ``ready(path)`` is
-    called once the socket accepts connections."""
+    called once the socket accepts connections. With ``hotkey``, the hotkey is grabbed on the
+    X display too; if it cannot be (taken, no display) or the display goes away, one line says
+    so and the agent goes on serving without it."""
     from keybridge.session import ConnectOptions
 
     link = KeyLink(url, ConnectOptions())
@@ -50,6 +57,10 @@ async def serve(
         asyncio.ensure_future(link.keep_connected()),
         asyncio.ensure_future(agent.watch_unlock()),
     ]
+    if hotkey is not None:
+        service = _hotkey(agent, hotkey)
+        if service.try_grab():  # before READY: a press right after it is seen
+            tasks.append(asyncio.ensure_future(service.run()))
     try:
         if ready is not None:
             ready(path)
@@ -66,3 +77,19 @@ async def serve(
         with contextlib.suppress(Exception):
             await link.drop()
         log.info("agent stopped")
+
+
+def _hotkey(agent: Agent, options: HotkeyOptions) -> HotkeyService:
+    from keybridge.agent.hotkey import HotkeyService
+    from keybridge.agent.windows import rule_chooser
+
+    if options.rules:
+        agent.choose = rule_chooser(options.rules)
+    return HotkeyService(
+        agent,
+        options.hotkey,
+        display=options.display,
+        credential=options.credential,
+        enter=options.enter,
+        layout=options.layout,
+    )

@@ -9,12 +9,15 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from keybridge.cli.common import Fields, PinPolicy, report, run, settings, with_key
 from keybridge.cli.output import table
+
+if TYPE_CHECKING:
+    from keybridge.agent.hotkey import HotkeyOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,10 +43,80 @@ def _agent_options(command: F) -> F:
     )(command)
 
 
+def _hotkey_options(command: F) -> F:
+    options = [
+        click.option(
+            "--hotkey",
+            metavar="KEYS",
+            help="Global hotkey that types the code into the focused window "
+            "(default ctrl+alt+o, when an X display is set).",
+        ),
+        click.option("--no-hotkey", is_flag=True, help="Grab no hotkey."),
+        click.option(
+            "--credential",
+            metavar="NAME",
+            help="The credential the hotkey types (default: the config rules, or the only one).",
+        ),
+        click.option("--no-enter", is_flag=True, help="The hotkey types no Enter after the code."),
+        click.option(
+            "--layout",
+            metavar="L",
+            help="Keyboard layout the hotkey types for: us, uk, de, fr (default: the desktop's).",
+        ),
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Agent config file with the hotkey's rules (default: agent.toml in the "
+            "config directory).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _hotkey_from(hotkey: dict[str, Any]) -> HotkeyOptions | None:
+    """The hotkey's options, checked now (a bad spec or config file is one line)."""
+    from keybridge.agent.hotkey import DEFAULT_HOTKEY, Hotkey, HotkeyOptions
+    from keybridge.agent.windows import load_rules
+    from keybridge.keyboard import get_layout
+
+    spec = hotkey["hotkey"]
+    if hotkey["no_hotkey"]:
+        if spec is not None:
+            raise click.UsageError("give --hotkey or --no-hotkey, not both")
+        return None
+    parsed = Hotkey.parse(spec or DEFAULT_HOTKEY)
+    layout = hotkey["layout"]
+    rules = tuple(load_rules(hotkey["config"]))
+    if spec is None and not os.environ.get("DISPLAY"):
+        return None  # a headless agent: no hotkey unless asked for
+    return HotkeyOptions(
+        parsed,
+        credential=hotkey["credential"],
+        enter=not hotkey["no_enter"],
+        layout=get_layout(layout).id if layout is not None else None,
+        rules=rules,
+    )
+
+
+def _hotkey_args(hotkey: dict[str, Any]) -> list[str]:
+    """The hotkey's options as ``keybridge agent`` arguments (for ``agent start``)."""
+    args: list[str] = []
+    for name, value in hotkey.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value not in (None, False):
+            args += [flag, str(value)]
+    return args
+
+
 @click.group(invoke_without_command=True)
 @_agent_options
+@_hotkey_options
 @click.pass_context
-def agent(ctx: click.Context, device: str | None, pin_timeout: float) -> None:
+def agent(ctx: click.Context, /, device: str | None, pin_timeout: float, **hotkey: Any) -> None:
     """Run the host agent in the foreground; it prints `READY agent SOCKET` once it serves.
 
     While it runs, every keybridge command uses it: one connection to the key, the PIN asked
@@ -56,6 +129,7 @@ def agent(ctx: click.Context, device: str | None, pin_timeout: float) -> None:
     from keybridge.discovery import resolve_device
     from keybridge.log import configure_logging
 
+    hotkey_options = _hotkey_from(hotkey)
     url = resolve_device(device or settings().device)
     configure_logging(settings().verbose)
 
@@ -63,7 +137,7 @@ def agent(ctx: click.Context, device: str | None, pin_timeout: float) -> None:
         click.echo(f"READY agent {path}")
         sys.stdout.flush()
 
-    run(serve(url, socket_path(), pin_timeout=pin_timeout, ready=ready))
+    run(serve(url, socket_path(), pin_timeout=pin_timeout, ready=ready, hotkey=hotkey_options))
 
 
 def _call(op: str) -> Any:
@@ -81,7 +155,8 @@ def _call(op: str) -> Any:
 
 @agent.command("start")
 @_agent_options
-def start(device: str | None, pin_timeout: float) -> None:
+@_hotkey_options
+def start(device: str | None, pin_timeout: float, **hotkey: Any) -> None:
     """Start the agent in the background; returns once it serves."""
     from keybridge.agent.paths import LOG_NAME, prepare_directory, socket_path
     from keybridge.agent.wire import AgentUnavailableError
@@ -98,11 +173,12 @@ def start(device: str | None, pin_timeout: float) -> None:
             f"an agent already runs (pid {status['pid']}) at {path}: stop it first with"
             " `keybridge agent stop`"
         )
+    _hotkey_from(hotkey)  # a bad hotkey or config file: one line here, not in the log
     url = resolve_device(device or settings().device)
     log_path = prepare_directory(path.parent) / LOG_NAME
     args = [sys.executable, "-m", "keybridge"]
     args += ["-v"] * settings().verbose
-    args += ["agent", "--device", url, "--pin-timeout", str(pin_timeout)]
+    args += ["agent", "--device", url, "--pin-timeout", str(pin_timeout), *_hotkey_args(hotkey)]
     pid, line = _spawn(args, log_path)
     if not line.startswith("READY agent "):
         with contextlib.suppress(ProcessLookupError):

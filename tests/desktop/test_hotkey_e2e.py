@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -139,3 +144,49 @@ async def test_no_enter_leaves_the_code_in_the_field(
     # Submit it by hand, so the next test finds an empty field.
     await asyncio.to_thread(press_keys, desktop.display, ["Return"])
     assert await asyncio.to_thread(desktop.page.wait_submitted, submissions + 1) == typed
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    """A directory for the agent's socket, short enough for a Unix socket address."""
+    with tempfile.TemporaryDirectory(prefix="kb-") as directory:
+        yield Path(directory)
+
+
+def test_the_agent_process_types_on_its_hotkey(
+    desktop: Desktop, make_simulator: MakeSimulator, tmp_path: Path, socket_dir: Path
+) -> None:
+    """`keybridge agent` as a user runs it: its hotkey, with a config rule for the window."""
+    set_layout(desktop.display, "uk")
+    sim = make_simulator()
+    asyncio.run(store(sim.url))
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[[rule]]\ncredential = "{NAME}"\nclass = "chromium"\n')
+    env = {
+        **os.environ,
+        "DISPLAY": desktop.display,
+        "KEYBRIDGE_AGENT_SOCKET": str(socket_dir / "agent.sock"),
+    }
+    args = [sys.executable, "-m", "keybridge", "-v", "agent", "--device", sim.url]
+    agent = subprocess.Popen(
+        [*args, "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert agent.stdout is not None
+        assert agent.stdout.readline().startswith("READY agent ")
+        totp = pyotp.TOTP(SECRET)
+        count = len(desktop.page.submitted) + 1
+        before = time.time()
+        press_keys(desktop.display, HOTKEY)
+        submitted = desktop.page.wait_submitted(count)
+        assert submitted in {totp.at(before), totp.at(time.time())}
+    finally:
+        agent.terminate()
+        _, stderr = agent.communicate(timeout=20)
+        print(stderr)  # the agent's log, shown if the test fails
+    assert agent.returncode == 0, stderr
+    assert "hotkey ctrl+alt+o grabbed" in stderr
