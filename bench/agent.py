@@ -11,7 +11,9 @@ hits all alike):
 - ``keybridge otp code NAME`` through an agent serving a pty simulator (goal: <= 0.15x
   ``ykman --help``);
 - ``keybridge otp code NAME`` through an agent serving a simulator on the BLE virtual radio
-  (goal: <= 1.5x the direct pty command).
+  (goal: <= 1.5x the direct pty command);
+- for reference, the full command (click, asyncio: ``keybridge.cli.main``) through the pty
+  agent, i.e. what a command outside the console script's fast path costs.
 
 The editable ``keybridge`` next to this Python and, when ykman could be installed, a regular
 install of this tree in ykman's virtualenv (as users get it) are both measured.
@@ -116,6 +118,10 @@ def main() -> None:
                 "otp code, agent (pty)": code(keybridge, pty, pty_socket),
                 "otp code, agent (BLE)": code(keybridge, ble, ble_socket),
             }
+            # The same through the full command (click, asyncio), without the fast path.
+            full, full_env = code(keybridge, pty, pty_socket)
+            full[:1] = [sys.executable, "-c", "from keybridge.cli.main import main; main()"]
+            commands["full command, agent (pty)"] = (full, full_env)
             if ykman is not None:
                 commands["ykman --help"] = ([str(ykman), "--help"], env)
             if installed is not None:
@@ -132,7 +138,7 @@ def main() -> None:
 
     print(f"whole-process wall time, {options.runs} runs each ({os.cpu_count()} CPUs)")
     for label, values in samples.items():
-        print(f"  {label:<26} {summary(values)}")
+        print(f"  {label:<28} {summary(values)}")
     median = {label: statistics.median(values) for label, values in samples.items()}
     ratios: list[tuple[str, str, float]] = []
     for prefix in ("otp code, ", "installed: "):
