@@ -231,4 +231,3 @@ def _close(directory: Path) -> bool:
         return False
     os.chmod(directory, 0o700)
     return True
-

@@ -327,4 +327,3 @@ def _json_type(value: Any) -> str:
         if isinstance(value, kind):
             return _JSON_NAMES[kind]
     return "a number"
-

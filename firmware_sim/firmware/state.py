@@ -54,6 +54,7 @@ SERIAL_MAX_LENGTH = 32
 PIN_ITERATIONS_MAX = 10_000_000
 """More PBKDF2 iterations than this would stall the key for minutes on every PIN check."""
 
+
 class Credential(Record):
     """One OTP credential. ``secret`` never leaves the key (no command returns it)."""
 
