@@ -160,13 +160,27 @@ PAGE = """<!doctype html>
 </form>
 <script>
 const field = document.getElementById("code");
-const tell = (path, value) => fetch(path, {{method: "POST", body: value, keepalive: true}});
+const form = field.form;
+// One request at a time, so the server hears the field's changes in order.
+let queue = Promise.resolve();
+const tell = (path, value) => {{
+  queue = queue.then(() => fetch(path, {{method: "POST", body: value}})).catch(() => {{}});
+}};
+// Ready: the field focused in a focused window (which may come a moment after the load).
+const ready = () => {{
+  if (document.hasFocus() && document.activeElement === field) tell("/focused", "true");
+  else {{ field.focus(); setTimeout(ready, 20); }}
+}};
 field.addEventListener("input", () => tell("/typed", field.value));
-field.addEventListener("focus", () => tell("/focused", String(document.hasFocus())));
-window.addEventListener("load", () => {{
-  field.focus();
-  tell("/focused", String(document.hasFocus()));
+// Enter submits without leaving the page, so the next code meets the same focused field.
+form.addEventListener("submit", (event) => {{
+  event.preventDefault();
+  const code = field.value;
+  field.value = "";
+  tell("/login-with-2fa", new URLSearchParams({{code}}).toString());
+  ready();
 }});
+window.addEventListener("load", () => {{ field.focus(); ready(); }});
 </script>
 </body></html>
 """
@@ -176,8 +190,8 @@ class LoginPage:
     """HES's one-time-password step, reduced to its field: served on 127.0.0.1.
 
     ``typed`` is what the field holds (updated on each input event); :meth:`wait_submitted`
-    returns what Enter submitted. After a submission the page is shown afresh (an empty,
-    focused field), with the last submission in its text.
+    returns what Enter submitted. Enter submits without leaving the page (the field is emptied
+    and stays focused), so nothing typed next is lost to a page load.
     """
 
     def __init__(self, title: str = "Hideez Enterprise Server") -> None:
@@ -221,14 +235,8 @@ class LoginPage:
                         page.submitted.append(parse_qs(body).get("code", [""])[0])
                         page.typed = ""
                     page._changed.notify_all()
-                if path == "/login-with-2fa":
-                    self.send_response(303)
-                    self.send_header("Location", "/login-with-2fa")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                else:
-                    self.send_response(204)
-                    self.end_headers()
+                self.send_response(204)
+                self.end_headers()
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -242,7 +250,8 @@ class LoginPage:
                 raise TimeoutError(f"the page: {what} within {timeout} s (typed: {self.typed!r})")
 
     def wait_focused(self, after: int = 0, timeout: float = 30.0) -> int:
-        """Wait until the field has had focus more than ``after`` times; the count."""
+        """Wait until the field has been ready (focused, empty: after the page's load and
+        after each submission) more than ``after`` times; the count."""
         self._wait(lambda: self.focused > after, timeout, "no focused field")
         return self.focused
 
