@@ -190,3 +190,21 @@ def test_the_agent_process_types_on_its_hotkey(
         print(stderr)  # the agent's log, shown if the test fails
     assert agent.returncode == 0, stderr
     assert "hotkey ctrl+alt+o grabbed" in stderr
+
+
+async def test_the_hotkey_works_with_caps_lock_and_num_lock_on(
+    desktop: Desktop, make_simulator: MakeSimulator
+) -> None:
+    set_layout(desktop.display, "us")
+    sim = make_simulator()
+    await store(sim.url)
+    locks = ["Caps_Lock", "Num_Lock"]
+    for lock in locks:
+        await asyncio.to_thread(press_keys, desktop.display, [lock])  # on
+    try:
+        async with hotkey_agent(sim.url, desktop.display) as service:
+            submitted, valid = await press_and_read(desktop, service)
+    finally:
+        for lock in locks:
+            await asyncio.to_thread(press_keys, desktop.display, [lock])  # off again
+    assert submitted in valid
