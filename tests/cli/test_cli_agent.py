@@ -206,3 +206,36 @@ def test_the_fast_path_loads_neither_click_nor_asyncio(
             [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
         )
     assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
+
+
+def test_pairing_through_the_agent_then_the_session_is_encrypted(
+    make_simulator: Callable[..., Simulator], socket_path: Path
+) -> None:
+    unpaired = make_simulator(pair=False)
+    with running_agent(unpaired.url, socket_path):
+        refused = keybridge(unpaired.url, socket_path, ["otp", "list"])
+        assert refused.exit_code == 1 and "pair" in refused.stderr  # as directly: not paired
+        paired = keybridge(unpaired.url, socket_path, ["pair", "--yes"])  # confirm via events
+        assert paired.exit_code == 0, paired.output
+        assert "Pairing code:" in paired.stderr and "Paired with key" in paired.stdout
+        stored = keybridge(unpaired.url, socket_path, ["otp", "add", NAME, "--secret", SECRET])
+        assert stored.exit_code == 0, stored.output
+        hosts = keybridge(unpaired.url, socket_path, ["unpair", "--list"])
+        assert hosts.exit_code == 0 and "(this host)" in hosts.stdout
+        assert keybridge(unpaired.url, socket_path, ["unpair"]).exit_code == 0
+        again = keybridge(unpaired.url, socket_path, ["otp", "list"])
+        assert again.exit_code == 1 and "pair" in again.stderr
+
+
+def test_an_agent_on_the_ble_virtual_radio(
+    make_simulator: Callable[..., Simulator], socket_path: Path
+) -> None:
+    key = make_simulator(link="ble-virtual")
+    with running_agent(key.url, socket_path):
+        for _ in range(2):  # the second one on the link the agent kept open
+            result = keybridge(
+                key.url, socket_path, ["otp", "add", NAME, "--secret", SECRET, "--force"]
+            )
+            assert result.exit_code == 0, result.output
+            listed = keybridge(key.url, socket_path, ["otp", "list"])
+            assert listed.exit_code == 0 and NAME in listed.stdout
