@@ -182,7 +182,7 @@ class Agent:
 
     def status(self) -> dict[str, Any]:
         """What ``agent status`` shows (the key is not asked)."""
-        session = self.link._session
+        session = self.link.current
         info = session.key_info if session is not None else None
         self._expire_now()
         return {
@@ -201,7 +201,7 @@ class Agent:
         """Forget the PIN and lock the key's session now (call with the link's lock held)."""
         self.unlock.wipe()
         key, self._unlocked = self._unlocked, None
-        if key is None or key is not self.link._session:
+        if key is None or key is not self.link.current:
             return
         try:  # a new session is a locked one
             await key.open_session()

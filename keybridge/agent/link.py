@@ -67,8 +67,14 @@ class KeyLink:
     def connected(self) -> bool:
         return self._session is not None
 
+    @property
+    def current(self) -> KeySession | None:
+        """The session on the open link, if any (not checked: see :meth:`session`)."""
+        return self._session
+
     async def session(self) -> KeySession:
-        """The connected session: the current one if it still answers, else a new one."""
+        """The connected session: the current one if it still answers, else a new one (call
+        with :attr:`lock` held)."""
         session = self._session
         if session is not None and time.monotonic() - self._last_used > self.IDLE_CHECK:
             try:
