@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from desktop_harness import Xvfb, set_layout
 
 from keybridge.agent.core import TypeResult, WindowInfo
@@ -124,3 +125,33 @@ def test_the_focused_window_and_the_layout_come_from_the_server(xvfb: Xvfb) -> N
         )
         conn.sync()
         assert focused_window(conn) == WindowInfo("a shell", "term XTerm")
+
+
+async def test_a_display_gone_mid_code_says_how_much_was_typed(
+    xvfb: Xvfb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keybridge.errors import KeyboardBackendError
+    from keybridge.keyboard import encode_text
+    from keybridge.keyboard.x11 import X11Keyboard
+
+    keyboard = X11Keyboard(xvfb.display, key_delay=0)
+    fake = keyboard._fake
+    calls = 0
+
+    def fake_then_pull_the_plug(events: Any) -> None:
+        nonlocal calls
+        fake(events)
+        calls += 1
+        if calls == 6:  # report 3 (the "2" going down) sent; the server dies before its sync
+            xvfb.stop()
+
+    monkeypatch.setattr(keyboard, "_fake", fake_then_pull_the_plug)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        with pytest.raises(KeyboardBackendError) as caught:
+            await keyboard.send(encode_text("123456\n", "us"), "123456\n")
+        keyboard.close()
+        gc.collect()
+    message = str(caught.value)
+    assert message.startswith(f"the X display '{xvfb.display}' went away after 1 of 7 keystrokes")
+    assert "the field may hold part of the code" in message and "\n" not in message
