@@ -1,7 +1,8 @@
 """End to end on a real X server: Ctrl+Alt+O pressed through XTEST, the agent's hotkey has the
 simulated key compute the code, the X11 backend types it into Chromium's focused field, Enter
 submits it, and the page received the right TOTP; for each layout the X server can be set to,
-with the agent's layout wrong, and with a button-gated credential pressed on the simulator."""
+with the agent's layout wrong, and with a button-gated credential pressed on the simulator;
+and `keybridge otp type` (--to os) typing through X11 for the X server's layout."""
 
 from __future__ import annotations
 
@@ -208,3 +209,24 @@ async def test_the_hotkey_works_with_caps_lock_and_num_lock_on(
         for lock in locks:
             await asyncio.to_thread(press_keys, desktop.display, [lock])  # off again
     assert submitted in valid
+
+
+def test_otp_type_types_through_x11_for_the_desktops_layout(
+    desktop: Desktop, make_simulator: MakeSimulator
+) -> None:
+    """`keybridge otp type NAME --enter` (--to os): X11, for the X server's layout (AZERTY)."""
+    set_layout(desktop.display, "fr")
+    sim = make_simulator()
+    asyncio.run(store(sim.url))
+    env = {**os.environ, "DISPLAY": desktop.display, "KEYBRIDGE_AGENT_SOCKET": "off"}
+    count = len(desktop.page.submitted) + 1
+    totp = pyotp.TOTP(SECRET)
+    before = time.time()
+    args = [sys.executable, "-m", "keybridge", "--device", sim.url, "--json"]
+    typed = subprocess.run(
+        [*args, "otp", "type", NAME, "--enter"], env=env, capture_output=True, text=True
+    )
+    assert typed.returncode == 0, typed.stderr
+    submitted = desktop.page.wait_submitted(count)
+    assert submitted in {totp.at(before), totp.at(time.time())}
+    assert '"layout": "fr"' in typed.stdout
