@@ -350,3 +350,43 @@ def _connect_as(uid: int, path: Path) -> str:
         seen = pipe.read().decode()
     os.waitpid(pid, 0)
     return seen
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to serve a socket as another uid")
+async def test_a_socket_served_by_another_uid_is_refused_by_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keybridge.agent.client import agent_session
+    from keybridge.agent.wire import ForeignAgentError
+
+    with short_socket_dir() as directory:
+        os.chmod(directory, 0o777)
+        path = directory / "agent.sock"
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: another user's "agent", never returns into pytest
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                with socket.socket(socket.AF_UNIX) as server:
+                    server.bind(str(path))
+                    os.chmod(path, 0o666)
+                    server.listen(2)
+                    os.write(write_end, b"ready")
+                    for _ in range(2):
+                        server.settimeout(10)
+                        server.accept()[0].close()
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        assert os.read(read_end, 5) == b"ready"
+        os.close(read_end)
+        try:
+            with pytest.raises(ForeignAgentError, match="uid 65534"):
+                await AgentClient.connect(path)
+            monkeypatch.setenv("KEYBRIDGE_AGENT_SOCKET", str(path))
+            with pytest.raises(ForeignAgentError):  # not a silent direct fallback either
+                async with agent_session(None):
+                    pass
+        finally:
+            os.waitpid(pid, 0)
