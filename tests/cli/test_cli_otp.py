@@ -467,3 +467,14 @@ def test_type_to_os_without_a_desktop_says_what_to_do(
     error = assert_one_line_error(result, 1, "no X display", "python-evdev", "--to stdout")
     assert "Typed" not in result.stdout
     assert error.count("Error:") == 1
+
+
+def test_type_delay_waits_then_types(kb: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    kb.ok("otp", "add", "site", "--secret", HES_KEY)
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    typed = kb.ok("otp", "type", "site", "--to", "stdout", "--delay", "2.5")
+    assert (slept, typed.stdout) == ([2.5], totp(KEY, NOW))
+    assert_one_line_error(kb("otp", "type", "site", "--delay", "-1"), 2, "--delay")
