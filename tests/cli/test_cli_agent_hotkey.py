@@ -33,3 +33,20 @@ def test_bad_hotkey_options_are_one_line(
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and words in errors[0], result.stderr
     assert "READY" not in result.stdout and not (tmp_path / "agent.sock").exists()
+
+
+def test_agent_start_passes_the_hotkey_options_on() -> None:
+    from keybridge.cli.cmd_agent import _hotkey_args
+
+    options = {
+        "hotkey": "super+F9",
+        "no_hotkey": False,
+        "credential": "HES.Web:me",
+        "no_enter": True,
+        "layout": None,
+        "config": Path("rules.toml"),
+    }
+    assert _hotkey_args(options) == [
+        "--hotkey", "super+F9", "--credential", "HES.Web:me", "--no-enter",
+        "--config", "rules.toml",
+    ]  # fmt: skip
