@@ -16,7 +16,10 @@ import json
 import os
 import socket
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # the typing module costs a few ms of this path's start
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["main"]
 
