@@ -8,7 +8,8 @@ computing while the user lets go), waits until the hotkey's own keys are up (the
 queried: the grab holds the keyboard until then, and a Ctrl still down would turn digits into
 shortcuts), then types through the X11 backend, Enter included unless ``enter=False``.
 
-Failures are one line, shown as a notification, and the agent goes on: a hotkey another
+When the X server's keymap changes (another layout), the hotkey is grabbed again where its key
+now is. Failures are one line, shown as a notification, and the agent goes on: a hotkey another
 program holds (the X server answers BadAccess), a display that goes away (the hotkey is off;
 the agent keeps serving its socket), a key that refuses or is gone.
 """
@@ -287,6 +288,8 @@ class HotkeyService:
                     and event.state & ~self._ignored & 0xFF == self.hotkey.modifiers
                 ):
                     self._pressed()
+                elif event.type == X.MappingNotify and event.request != X.MappingPointer:
+                    self._remap(conn, event)
         except (error.ConnectionClosedError, error.XError, OSError) as exc:
             self._tell(
                 f"the X display {conn.get_display_name()} went away ({exc}): the hotkey is off; "
@@ -296,6 +299,24 @@ class HotkeyService:
             asyncio.get_running_loop().remove_reader(self._fd)
             if self._gone is not None and not self._gone.done():
                 self._gone.set_result(None)
+
+    def _remap(self, conn: Display, event: Any) -> None:
+        """The keymap changed (another layout): grab the hotkey's key where it is now."""
+        from Xlib import X
+
+        conn.refresh_keyboard_mapping(event)
+        if conn.keysym_to_keycode(self.hotkey.keysym) == self._keycode:
+            # The X server also sends this when the keyboard sending events changes (each
+            # device has its keymap): the key has not moved, and the grab stays as it is.
+            return
+        conn.screen().root.ungrab_key(self._keycode, X.AnyModifier)
+        try:
+            self._grab(conn)
+        except HotkeyError as exc:
+            self._tell(str(exc), urgent=True)
+            self._keycode = 0  # nothing matches until the next keymap change
+        else:
+            log.info("keymap changed: hotkey %s grabbed again", self.hotkey.spec)
 
     def _pressed(self) -> None:
         if self._task is not None and not self._task.done():

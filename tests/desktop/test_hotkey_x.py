@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from desktop_harness import Xvfb, set_layout
+from desktop_harness import Xvfb, press_keys, set_layout
 
 from keybridge.agent.core import TypeResult, WindowInfo
 from keybridge.agent.hotkey import HotkeyService
@@ -155,3 +155,42 @@ async def test_a_display_gone_mid_code_says_how_much_was_typed(
     message = str(caught.value)
     assert message.startswith(f"the X display '{xvfb.display}' went away after 1 of 7 keystrokes")
     assert "the field may hold part of the code" in message and "\n" not in message
+
+
+class Recorder:
+    """An agent whose key types nothing: it only counts the presses."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def type_code(self, *args: Any, **kwargs: Any) -> TypeResult:
+        self.calls += 1
+        return TypeResult("x", "us", [], delivered=True)
+
+
+async def regrabbed(service: HotkeyService, keycode: int) -> None:
+    """Return once the hotkey is grabbed on another key than ``keycode``."""
+    while service._keycode == keycode:
+        await asyncio.sleep(0.01)
+
+
+async def test_the_hotkey_follows_its_key_to_another_layout(xvfb: Xvfb) -> None:
+    """Ctrl+Alt+Y: QWERTY's Y is QWERTZ's Z key; after setxkbmap de the Y key is grabbed."""
+    set_layout(xvfb.display, "us")
+    agent = Recorder()
+    service = HotkeyService(agent, "ctrl+alt+y", display=xvfb.display, tell=Told())
+    service.grab()
+    running = asyncio.create_task(service.run())
+    try:
+        for layout, presses in (("us", 1), ("de", 2)):
+            if layout != "us":
+                grabbed = service._keycode
+                await asyncio.to_thread(set_layout, xvfb.display, layout)
+                await asyncio.wait_for(regrabbed(service, grabbed), 10)
+            service.typed.clear()
+            await asyncio.to_thread(press_keys, xvfb.display, ["Control_L", "Alt_L", "y"])
+            await asyncio.wait_for(service.typed.wait(), 10)
+            assert agent.calls == presses
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
