@@ -89,7 +89,7 @@ async def served_agent(url: str, *, pin_timeout: float = 60.0) -> AsyncIterator[
     import asyncio
 
     clock = FakeClock()
-    link = KeyLink(url, ConnectOptions(timeout=1.0, retries=1), backoff=Backoff(0.05, 0.2))
+    link = KeyLink(url, ConnectOptions(), backoff=Backoff(0.05, 0.2))
     agent = Agent(link, pin_timeout=pin_timeout, clock=clock)
     with short_socket_dir() as directory:
         path = directory / "run" / "agent.sock"
@@ -337,7 +337,8 @@ def _connect_as(uid: int, path: Path) -> str:
             with socket.socket(socket.AF_UNIX) as sock:
                 sock.settimeout(5)
                 sock.connect(str(path))
-                sock.sendall(b'{"v":1,"id":1,"op":"status","args":{}}\n')
+                # A refusal comes at once, unasked; a served client would wait for a request
+                # and time out here.
                 answer = sock.makefile("rb").readline()
                 error = json.loads(answer).get("error", {})
                 result = f"refused: {error.get('message')}" if error else f"served: {answer!r}"
