@@ -11,8 +11,8 @@ served on loopback. Measured, interleaved (median of N each):
 - **xdotool** (baseline): ``xdotool type`` of the same seven keystrokes (the code and Enter,
   xdotool's default 12 ms between keys) into the same field; until the page has received it.
 
-Goal: hotkey <= 2x xdotool. Measured here (2 shared cores, 15 runs): xdotool 75 ms, hotkey
-103 ms, 1.37x.
+Goal: hotkey <= 2x xdotool. Measured here (2 shared cores): xdotool 69-75 ms, hotkey 83-103
+ms, 1.21-1.37x over two runs.
 
     python bench/agent_hotkey.py [--runs 15]
 """
