@@ -5,12 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench man clean browser-deps screenshots
+.PHONY: demo test lint bench man clean system-packages screenshots
 
-# The browser tests drive Debian's Chromium through Playwright's executable_path (never a
-# browser download). As root, install it when it is missing, with Xvfb and xkbcomp for tests
-# that need a display; as anyone else do nothing (the browser tests then skip, outside CI).
-BROWSER_PACKAGES := chromium xvfb x11-xkb-utils
+# The browser tests (tests/browser), the desktop tests (tests/desktop) and the hotkey benchmark
+# need Debian's Chromium (driven through Playwright's executable_path: never a browser
+# download), an X server, its keymap tools and xdotool. As root, install what is missing; as
+# anyone else do nothing (those tests then skip with one line, outside CI).
+SYSTEM_PROGRAMS := chromium Xvfb setxkbmap xkbcomp xinput xdotool
+SYSTEM_PACKAGES := chromium xvfb x11-xkb-utils xinput xdotool
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,15 +23,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/keybridge demo
 
-browser-deps:
-	@if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then \
+system-packages:
+	@missing=""; for p in $(SYSTEM_PROGRAMS); do command -v $$p >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y -q $(BROWSER_PACKAGES) \
-		|| { apt-get update -q && apt-get install -y -q $(BROWSER_PACKAGES); } \
-		|| echo "could not install $(BROWSER_PACKAGES): the browser tests will skip (fail under CI)"; \
+		apt-get install -y -q $(SYSTEM_PACKAGES) \
+		|| { apt-get update -q && apt-get install -y -q $(SYSTEM_PACKAGES); } \
+		|| echo "could not install $(SYSTEM_PACKAGES): browser and desktop tests skip (fail under CI)"; \
 	fi
 
-test: $(STAMP) browser-deps
+test: $(STAMP) system-packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -43,14 +46,14 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # The screenshots of docs/hes-web.md, taken by the browser tests as they go.
-screenshots: $(STAMP) browser-deps
+screenshots: $(STAMP) system-packages
 	KEYBRIDGE_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q tests/browser
 
 # The manual page, made from the commands' --help (commit it when a command changes).
 man: $(STAMP)
 	$(BIN)/keybridge man --output docs/keybridge.1
 
-bench: $(STAMP)
+bench: $(STAMP) system-packages
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -1,5 +1,5 @@
-"""``python -m keybridge`` runs the CLI."""
+"""``python -m keybridge`` runs the CLI (through the console script's entry, fast path included)."""
 
-from keybridge.cli.main import main
+from keybridge.cli.fast import main
 
 main()

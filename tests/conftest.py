@@ -14,6 +14,12 @@ def _host_config_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("KEYBRIDGE_CONFIG_DIR", str(tmp_path / "host-config"))
 
 
+@pytest.fixture(autouse=True)
+def _no_user_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands connect directly unless a test starts its own agent: never the user's."""
+    monkeypatch.setenv("KEYBRIDGE_AGENT_SOCKET", str(tmp_path / "no-agent.sock"))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--device-tests",

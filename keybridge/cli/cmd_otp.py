@@ -297,7 +297,9 @@ def code(query: str | None, single: bool, copy: bool, watch: bool) -> None:
 @click.option(
     "--layout",
     type=LAYOUT,
-    help=LAYOUT_HELP + " (default: config, else the credential's; us for a browser)",
+    help=LAYOUT_HELP
+    + " (default: config; else with --to os the desktop's, with --to browser us,"
+    " otherwise the credential's)",
 )
 @click.option(
     "--to",
@@ -305,8 +307,8 @@ def code(query: str | None, single: bool, copy: bool, watch: bool) -> None:
     type=click.Choice(["os", "stdout", "browser"]),
     default="os",
     show_default=True,
-    help="Where the keystrokes go: the focused window (os), this terminal (stdout), or the "
-    "focused field of a browser's active page (browser, with --cdp).",
+    help="Where the keystrokes go: the focused window (os: X11, or uinput), this terminal "
+    "(stdout), or the focused field of a browser's active page (browser, with --cdp).",
 )
 @click.option(
     "--cdp",
@@ -314,15 +316,33 @@ def code(query: str | None, single: bool, copy: bool, watch: bool) -> None:
     help="With --to browser: the DevTools address of a Chromium started with "
     "--remote-debugging-port (e.g. http://127.0.0.1:9222).",
 )
-def type_(query: str, enter: bool, layout: str | None, backend: str, cdp: str | None) -> None:
+@click.option(
+    "--delay",
+    type=click.FloatRange(0, 600),
+    default=0,
+    metavar="SECONDS",
+    help="Wait this long first, to focus the field the code goes to.",
+)
+def type_(
+    query: str, enter: bool, layout: str | None, backend: str, cdp: str | None, delay: float
+) -> None:
     """Have the key type the current code for NAME (a unique part of a name is enough)."""
+    import time
+
     from keybridge.keyboard import SinkBackend, get_backend
 
     if (backend == "browser") != (cdp is not None):
         raise click.UsageError("--to browser and --cdp URL go together: give both or neither")
-    if backend == "browser" and layout is None:
-        layout = "us"  # the browser types key codes as a US keyboard
-    layout = layout or _canonical_layout(user_config().get("layout"))
+    layout = layout or user_config().get("layout")
+    if backend == "os":
+        from keybridge.keyboard.desktop import resolve_layout
+
+        # The desktop's keymap makes the characters: the key must type for that layout.
+        layout = resolve_layout(layout)
+    elif backend == "browser":
+        layout = _canonical_layout(layout or "us")  # the browser types key codes as a US keyboard
+    else:
+        layout = _canonical_layout(layout)
     # With --json, what stdout would show goes into the JSON result instead.
     to_json = backend == "stdout" and settings().as_json
     # --to stdout: the keystrokes are the output, nothing else is printed (but with --json).
@@ -331,6 +351,8 @@ def type_(query: str, enter: bool, layout: str | None, backend: str, cdp: str | 
     def said(result: Fields) -> str:
         return "" if quiet else f"Typed the code for {result['name']}."
 
+    # Before the key is asked: the code is computed when it is typed, not before the wait.
+    time.sleep(delay)
     if cdp is not None:
         report(run(_type_into_browser(query, enter, layout, cdp)), said)
         return

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 import click
 
@@ -224,25 +224,43 @@ async def key_session(
 ) -> AsyncIterator[KeySession]:
     """The one place a command gets a session on a key and its PIN unlock.
 
-    The seam for the host agent (DESIGN "The agent"): where one runs, this is where its
-    session and its cached unlock are to be used; until then the key at ``device`` (or the
-    settings file's, or the only one attached) is connected directly and unlocked by
-    :func:`unlock`.
+    Through the host agent when one serves this user (and ``device``, if one is named): its
+    link, its session and, for its ``--pin-timeout``, its verified PIN; else the key at
+    ``device`` (or the settings file's, or the only one attached) is connected directly. Either
+    way a PIN the key needs and nobody holds comes from :func:`unlock`.
     """
+    from keybridge.agent.client import agent_session
+
+    async with agent_session(
+        device, secure=options.secure, on_keepalive=options.on_keepalive
+    ) as agent:
+        if agent is not None:
+            # The agent's session has KeySession's surface (tests/cli/test_cli_agent.py holds
+            # the two to the same outputs).
+            key = cast("KeySession", agent)
+            _require_pairing(key, pin)
+            if not agent.unlocked:
+                await unlock(key, pin)
+            yield key
+            return
     from keybridge.session import KeySession
 
     async with KeySession.connect(device_url(device), options) as key:
-        if pin is not PinPolicy.NEVER and not key.encrypted:
-            # Said here, once: the key's own refusal repeats the advice in other words.
-            from keybridge.protocol.constants import Status
-            from keybridge.protocol.status import AccessDeniedError
-
-            raise AccessDeniedError(
-                Status.ACCESS_DENIED,
-                "this host is not paired with the key: pair this host with `keybridge pair` first",
-            )
+        _require_pairing(key, pin)
         await unlock(key, pin)
         yield key
+
+
+def _require_pairing(key: KeySession, pin: PinPolicy) -> None:
+    if pin is not PinPolicy.NEVER and not key.encrypted:
+        # Said here, once: the key's own refusal repeats the advice in other words.
+        from keybridge.protocol.constants import Status
+        from keybridge.protocol.status import AccessDeniedError
+
+        raise AccessDeniedError(
+            Status.ACCESS_DENIED,
+            "this host is not paired with the key: pair this host with `keybridge pair` first",
+        )
 
 
 @asynccontextmanager
@@ -253,7 +271,8 @@ async def open_key(
     waits for its button.
 
     The connection opens an encrypted session when this host is paired with the key. With
-    ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is verified for this session.
+    ``PinPolicy.REQUIRED`` and a PIN set on the key, the PIN is verified for this session,
+    unless the agent holds the key unlocked.
     """
     from keybridge.session import ConnectOptions
 

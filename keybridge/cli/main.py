@@ -18,6 +18,7 @@ from keybridge.errors import KeybridgeError
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
+    "agent": ("keybridge.cli.cmd_agent", "agent", "Run the host agent, or start/stop it."),
     "devices": ("keybridge.cli.cmd_key", "devices", "List keys on serial ports, simulators, BLE."),
     "info": ("keybridge.cli.cmd_key", "info", "Show a key's identity, versions and state."),
     "reset": ("keybridge.cli.cmd_key", "reset", "Factory-reset a key (erases every credential)."),

@@ -1,7 +1,7 @@
 """Keyboard backends: where the reports a key produced are delivered on the host.
 
 ``stdout`` prints the text that would be typed, ``sink`` keeps it in memory for programs and
-tests, ``os`` types it into the desktop (a virtual keyboard through Linux uinput, or pynput).
+tests, ``os`` types it into the desktop (X11 XTEST, or a Linux uinput virtual keyboard).
 Every backend decodes the reports first, so reports that do not fit the layout type nothing.
 """
 
@@ -17,13 +17,15 @@ from types import ModuleType, TracebackType
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from keybridge.errors import InvalidInputError, KeyboardBackendError
+from keybridge.keyboard.events import KeyEvent, KeyTracker
 from keybridge.keyboard.layouts import Layout
-from keybridge.keyboard.reports import KeyReport, decode_reports
+from keybridge.keyboard.reports import decode_reports
 from keybridge.keyboard.usage import LINUX_KEYCODES, LINUX_MODIFIER_KEYCODES
 
 __all__ = [
     "BACKEND_NAMES",
     "UINPUT_PATH",
+    "DriverName",
     "KeyboardBackend",
     "OsBackend",
     "SinkBackend",
@@ -116,38 +118,22 @@ class _UinputDriver:
             raise KeyboardBackendError(_uinput_problem(exc)) from exc
 
     async def send(self, reports: Sequence[bytes], text: str) -> None:
-        held_mods = 0
-        held: list[int] = []
+        tracker = KeyTracker()
         try:
             for raw in reports:
-                report = KeyReport.from_bytes(raw)
-                for usage in held:
-                    if usage not in report.keys:
-                        self._key(LINUX_KEYCODES[usage], 0)
-                self._modifiers(held_mods & ~report.modifiers, 0)
-                self._modifiers(report.modifiers & ~held_mods, 1)
-                self._device.syn()
-                for usage in report.keys:
-                    if usage not in held:
-                        self._key(LINUX_KEYCODES[usage], 1)
-                self._device.syn()
-                held_mods, held = report.modifiers, list(report.keys)
+                before, press = tracker.step(raw)
+                self._write(before)
+                self._write(press)
                 # Give the compositor time to see each state; some drop too-fast events.
                 await asyncio.sleep(self._key_delay)
         finally:
             # Never leave a key or modifier stuck down, even if cancelled.
-            for usage in held:
-                self._key(LINUX_KEYCODES[usage], 0)
-            self._modifiers(held_mods, 0)
-            self._device.syn()
+            self._write(tracker.release_all())
 
-    def _modifiers(self, bits: int, value: int) -> None:
-        for flag, code in LINUX_MODIFIER_KEYCODES.items():
-            if bits & flag:
-                self._key(code, value)
-
-    def _key(self, code: int, value: int) -> None:
-        self._device.write(self._evdev.ecodes.EV_KEY, code, value)
+    def _write(self, events: Sequence[KeyEvent]) -> None:
+        for code, down in events:
+            self._device.write(self._evdev.ecodes.EV_KEY, code, int(down))
+        self._device.syn()
 
     def close(self) -> None:
         self._device.close()
@@ -166,39 +152,40 @@ def _uinput_problem(exc: BaseException) -> str:
     )
 
 
-class _PynputDriver:
-    """Types the decoded text through pynput, which finds the keys in the OS layout itself."""
+DriverName = Literal["auto", "x11", "uinput"]
+"""Ways :class:`OsBackend` types: ``auto`` picks X11 or uinput for the session."""
 
-    def __init__(self, controller: Any) -> None:
-        self._controller = controller
 
-    async def send(self, reports: Sequence[bytes], text: str) -> None:
-        # pynput blocks while it types; keep the event loop free.
-        await asyncio.to_thread(self._controller.type, text)
-
-    def close(self) -> None:
-        pass
+def _wayland_session() -> bool:
+    return (
+        bool(os.environ.get("WAYLAND_DISPLAY")) or os.environ.get("XDG_SESSION_TYPE") == "wayland"
+    )
 
 
 class OsBackend:
-    """Types into the desktop session.
+    """Types into the desktop session through its real keyboard stack.
 
-    ``driver="auto"`` tries a Linux uinput virtual keyboard (python-evdev), then pynput. With
-    uinput the OS's own layout turns keys into characters, as with a real keyboard, so the
-    host's layout must be the one the reports were made for. ``settle`` is how long a new
-    virtual keyboard is given to be noticed by the system before the first key.
+    Both drivers press the physical keys the reports name, so the desktop's own keymap turns
+    them into characters, as for a USB or BLE keyboard: the layout the reports were made for
+    must be the desktop's. ``driver="auto"`` uses X11 XTEST when ``$DISPLAY`` is set (outside
+    a Wayland session, whose own windows XTEST cannot reach), else a Linux uinput virtual
+    keyboard (python-evdev, ``/dev/uinput`` writable). ``key_delay`` seconds pass after each
+    report; ``settle`` is how long a new virtual keyboard is given to be noticed before the
+    first key. ``display`` names the X display (default ``$DISPLAY``).
     """
 
     def __init__(
         self,
         *,
-        driver: Literal["auto", "evdev", "pynput"] = "auto",
+        driver: DriverName = "auto",
         key_delay: float = 0.005,
         settle: float = 0.3,
+        display: str | None = None,
     ) -> None:
         self._driver_choice = driver
         self._key_delay = key_delay
         self._settle = settle
+        self._display = display
         self._driver: _Driver | None = None
 
     async def deliver(self, reports: Sequence[bytes], layout: Layout) -> None:
@@ -210,35 +197,45 @@ class OsBackend:
                 await asyncio.sleep(self._settle)
         await self._driver.send(reports, text)
 
+    def _choices(self) -> list[str]:
+        if self._driver_choice != "auto":
+            return [self._driver_choice]
+        if _wayland_session() or not (self._display or os.environ.get("DISPLAY")):
+            return ["uinput"]
+        return ["x11", "uinput"]
+
     def _open(self) -> _Driver:
         problems: list[str] = []
-        if self._driver_choice in ("auto", "evdev"):
+        for choice in self._choices():
             try:
-                evdev = importlib.import_module("evdev")
-            except ImportError:
-                problems.append("python-evdev is not installed ('pip install evdev', Linux)")
-            else:
-                try:
-                    return _UinputDriver(evdev, self._key_delay)
-                except KeyboardBackendError as exc:
-                    problems.append(str(exc))
-        if self._driver_choice in ("auto", "pynput"):
-            try:
-                keyboard = importlib.import_module("pynput.keyboard")
-            except ImportError:
-                problems.append("pynput is not installed ('pip install pynput')")
-            except Exception as exc:  # pynput raises assorted errors without a desktop session
-                problems.append(f"pynput cannot reach a desktop session ({exc})")
-            else:
-                return _PynputDriver(keyboard.Controller())
+                return self._open_one(choice)
+            except KeyboardBackendError as exc:
+                problems.append(str(exc))
+        if self._driver_choice == "auto" and _wayland_session():
+            problems.insert(0, "in a Wayland session keybridge types through uinput")
+        elif self._driver_choice == "auto" and not (self._display or os.environ.get("DISPLAY")):
+            problems.insert(0, "no X display (DISPLAY is not set)")
         raise KeyboardBackendError(
-            "cannot type through the OS: "
-            + "; ".join(problems)
-            + " (pip install 'keybridge[keyboard]' installs both; or use --to stdout)"
+            "cannot type through the OS: " + "; ".join(problems) + " (or use --to stdout)"
         )
 
+    def _open_one(self, choice: str) -> _Driver:
+        if choice == "x11":
+            from keybridge.keyboard.x11 import X11Keyboard
+
+            return X11Keyboard(self._display, key_delay=self._key_delay)
+        if choice == "uinput":
+            try:
+                evdev = importlib.import_module("evdev")
+            except ImportError as exc:
+                raise KeyboardBackendError(
+                    "python-evdev is not installed ('pip install keybridge[keyboard]', Linux)"
+                ) from exc
+            return _UinputDriver(evdev, self._key_delay)
+        raise InvalidInputError(f"unknown OS keyboard driver {choice!r}: use auto, x11 or uinput")
+
     def close(self) -> None:
-        """Remove the virtual keyboard, if one was created."""
+        """Close the X connection or remove the virtual keyboard, if one was opened."""
         if self._driver is not None:
             self._driver.close()
             self._driver = None

@@ -7,13 +7,20 @@ options it connects with and the values it returns.
         await key.pin.verify(pin)
         await key.otp_put(Credential.from_secret(secret), "HES.Web:me@example.com")
         print(await key.otp_calculate("HES.Web:me@example.com"))
+
+The names load on first use: the result values (:mod:`.results`) import without the transport
+and crypto stack, so the agent's client (the CLI talking to a running agent) stays light.
 """
 
-from keybridge.session.core import KeySession
-from keybridge.session.options import ConnectOptions
-from keybridge.session.pairing import ConfirmCallback, Pairings
-from keybridge.session.pin import Pin
-from keybridge.session.results import Code, CredentialInfo, KeyInfo, Typed
+from keybridge._lazy import lazy_exports
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from keybridge.session.core import KeySession
+    from keybridge.session.options import ConnectOptions
+    from keybridge.session.pairing import ConfirmCallback, Pairings
+    from keybridge.session.pin import Pin
+    from keybridge.session.results import Code, CredentialInfo, KeyInfo, Typed
 
 __all__ = [
     "Code",
@@ -26,3 +33,15 @@ __all__ = [
     "Pin",
     "Typed",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "KeySession": "core",
+        "ConnectOptions": "options",
+        "ConfirmCallback": "pairing",
+        "Pairings": "pairing",
+        "Pin": "pin",
+        **dict.fromkeys(("Code", "CredentialInfo", "KeyInfo", "Typed"), "results"),
+    },
+)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from keybridge.errors import MessageError
 from keybridge.otp.codes import Algorithm, OtpKind
-from keybridge.protocol.commands import GetInfoResponse, ListEntry
+
+if TYPE_CHECKING:  # not at run time: the agent's client loads these values alone
+    from keybridge.protocol.commands import GetInfoResponse, ListEntry
 
 __all__ = ["Code", "CredentialInfo", "KeyInfo", "Typed"]
 

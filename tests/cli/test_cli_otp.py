@@ -8,6 +8,7 @@ leave the key as it was.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -467,3 +468,27 @@ def test_waiting_for_the_button_shows_a_prompt(make_simulator: Any) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(totp(KEY, NOW))
     assert "Press the button on your key (" in result.stderr and " s left)" in result.stderr
+
+
+def test_type_to_os_without_a_desktop_says_what_to_do(
+    kb: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb.ok("otp", "add", "site", "--secret", HES_KEY)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setitem(sys.modules, "evdev", None)  # not installed, whatever this host has
+    result = kb("otp", "type", "site", "--delay", "0")
+    error = assert_one_line_error(result, 1, "no X display", "python-evdev", "--to stdout")
+    assert "Typed" not in result.stdout
+    assert error.count("Error:") == 1
+
+
+def test_type_delay_waits_then_types(kb: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    kb.ok("otp", "add", "site", "--secret", HES_KEY)
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    typed = kb.ok("otp", "type", "site", "--to", "stdout", "--delay", "2.5")
+    assert (slept, typed.stdout) == ([2.5], totp(KEY, NOW))
+    assert_one_line_error(kb("otp", "type", "site", "--delay", "-1"), 2, "--delay")

@@ -1,10 +1,14 @@
-"""Keyboard backends: stdout, the in-memory sink, and the OS backend with stand-in drivers."""
+"""Keyboard backends: stdout, the in-memory sink, and the OS backend with a stand-in evdev."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import sys
 import types
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -93,7 +97,7 @@ async def test_sink_records_nothing_for_bad_reports() -> None:
     assert (sink.text, sink.reports, seen) == ("", [], [])
 
 
-# The OS backend, with stand-ins for python-evdev and pynput (neither is a dependency).
+# The OS backend's uinput driver, with a stand-in for python-evdev (not a core dependency).
 
 
 class FakeUInput:
@@ -132,29 +136,53 @@ def fake_evdev(uinput: Any = FakeUInput) -> types.ModuleType:
     return module
 
 
-def fake_pynput(typed: list[str]) -> types.ModuleType:
-    class Controller:
-        def type(self, text: str) -> None:
-            typed.append(text)
-
-    module = types.ModuleType("pynput.keyboard")
-    module.Controller = Controller  # type: ignore[attr-defined]
-    return module
-
-
 @pytest.fixture(autouse=True)
 def no_real_os_packages(monkeypatch: pytest.MonkeyPatch) -> None:
-    # None in sys.modules makes the import fail, whatever is installed.
-    for name in ("evdev", "pynput", "pynput.keyboard"):
-        monkeypatch.setitem(sys.modules, name, None)
+    # None in sys.modules makes the import fail, whatever is installed; no desktop session.
+    monkeypatch.setitem(sys.modules, "evdev", None)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE"):
+        monkeypatch.delenv(name, raising=False)
     FakeUInput.instances.clear()
 
 
-async def test_os_backend_names_missing_packages() -> None:
-    with pytest.raises(
-        KeyboardBackendError, match=r"evdev is not installed.*pynput is not installed"
-    ):
+async def test_os_backend_without_display_or_evdev_says_both() -> None:
+    with pytest.raises(KeyboardBackendError) as caught:
         await OsBackend(settle=0).deliver(encode_text("1", US), US)
+    message = str(caught.value)
+    assert "no X display (DISPLAY is not set)" in message
+    assert "python-evdev is not installed" in message
+    assert "\n" not in message
+
+
+async def test_os_backend_on_wayland_says_uinput(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    monkeypatch.setenv("DISPLAY", ":0")  # XWayland: XTEST would not reach Wayland windows
+    with pytest.raises(KeyboardBackendError, match=r"Wayland session .* through uinput"):
+        await OsBackend(settle=0).deliver(encode_text("1", US), US)
+
+
+@contextlib.contextmanager
+def python_xlib_leaks_sockets() -> Iterator[None]:
+    # python-xlib leaves the sockets of a failed connection to the garbage collector.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        yield
+        gc.collect()
+
+
+async def test_os_backend_names_a_display_it_cannot_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":4711")  # nothing listens there
+    expected = r"cannot open the X display ':4711'"
+    with python_xlib_leaks_sockets(), pytest.raises(KeyboardBackendError, match=expected):
+        await OsBackend(driver="x11").deliver(encode_text("1", US), US)
+
+
+async def test_os_backend_prefers_x11_then_uinput(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":4711")
+    monkeypatch.setitem(sys.modules, "evdev", fake_evdev())
+    with python_xlib_leaks_sockets(), OsBackend(settle=0, key_delay=0) as backend:
+        await backend.deliver(encode_text("a", US), US)  # X11 cannot open: uinput types
+    assert FakeUInput.instances[0].key_events() == [(KEY_A, 1), (KEY_A, 0)]
 
 
 async def test_os_backend_types_key_events_through_uinput(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,8 +232,8 @@ async def test_os_backend_explains_uinput_permission(
     monkeypatch.setattr(backends_module, "UINPUT_PATH", str(device))
     monkeypatch.setitem(sys.modules, "evdev", fake_evdev(failing_uinput))
     with pytest.raises(KeyboardBackendError, match=r"permission denied.*'input' group") as caught:
-        await OsBackend(driver="evdev", settle=0).deliver(encode_text("1", US), US)
-    assert "pynput" not in str(caught.value)  # only evdev was asked for
+        await OsBackend(driver="uinput", settle=0).deliver(encode_text("1", US), US)
+    assert "X display" not in str(caught.value)  # only uinput was asked for
 
 
 async def test_os_backend_explains_missing_uinput_module(
@@ -214,30 +242,4 @@ async def test_os_backend_explains_missing_uinput_module(
     monkeypatch.setattr(backends_module, "UINPUT_PATH", str(tmp_path / "absent"))
     monkeypatch.setitem(sys.modules, "evdev", fake_evdev(failing_uinput))
     with pytest.raises(KeyboardBackendError, match="modprobe uinput"):
-        await OsBackend(driver="evdev", settle=0).deliver(encode_text("1", US), US)
-
-
-async def test_os_backend_falls_back_to_pynput(monkeypatch: pytest.MonkeyPatch) -> None:
-    typed: list[str] = []
-    monkeypatch.setitem(sys.modules, "pynput.keyboard", fake_pynput(typed))
-    await OsBackend(settle=0).deliver(encode_text("123456\n", FR), FR)
-    assert typed == ["123456\n"]
-
-
-class NoDisplayFinder:
-    """Makes importing pynput.keyboard fail as it does without a desktop session."""
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name == "pynput.keyboard":
-            raise RuntimeError("no display")
-        return None
-
-
-async def test_os_backend_pynput_without_desktop(monkeypatch: pytest.MonkeyPatch) -> None:
-    package = types.ModuleType("pynput")
-    package.__path__ = []
-    monkeypatch.setitem(sys.modules, "pynput", package)
-    monkeypatch.delitem(sys.modules, "pynput.keyboard")
-    monkeypatch.setattr(sys, "meta_path", [NoDisplayFinder(), *sys.meta_path])
-    with pytest.raises(KeyboardBackendError, match=r"desktop session \(no display\)"):
-        await OsBackend(driver="pynput").deliver(encode_text("1", US), US)
+        await OsBackend(driver="uinput", settle=0).deliver(encode_text("1", US), US)
