@@ -40,9 +40,9 @@ COMMANDS: list[tuple[list[str], str | None]] = [
     (["otp", "rename", "HES.Web:other", NAME], None),
     (["otp", "type", NAME, "--to", "stdout", "--enter"], None),
     (["--json", "otp", "type", NAME, "--to", "stdout"], None),
-    (["otp", "delete", "HES.Web:nobody"], None),
+    (["otp", "delete", "HES.Web:nobody", "--force"], None),
     (["otp", "add", "HES.Web:second", "--secret", SECRET], None),
-    (["otp", "delete", "HES.Web:second"], None),
+    (["otp", "delete", "HES.Web:second", "--force"], None),
     (["pin", "verify"], "1234\n"),
     (["unpair", "--list"], None),
 ]
