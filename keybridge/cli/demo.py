@@ -39,7 +39,7 @@ from keybridge.otp.qr import terminal_qr
 from keybridge.otp.secret import decode_secret
 from keybridge.session import ConnectOptions, KeySession
 
-__all__ = ["Check", "DemoResult", "main", "run_demo"]
+__all__ = ["Check", "DemoResult", "main", "run_demo", "summarise"]
 
 EMAIL = "admin@example.com"
 PASSWORD = "correct horse battery staple"
@@ -305,7 +305,11 @@ def _can_print(text: str) -> bool:
 def main(say: Say = print) -> int:
     """Run the story; 0 if every step behaved as HES does, 1 otherwise."""
     say("keybridge demo: HES two-factor login with the code typed by a (simulated) key")
-    result = run_demo(say)
+    return summarise(run_demo(say), say)
+
+
+def summarise(result: DemoResult, say: Say) -> int:
+    """Say how a story ended (each failed check with its step); 0 if all passed, else 1."""
     if result.ok:
         say(f"All {len(result.checks)} checks behaved as HES does ({result.seconds:.2f} s).")
         return 0

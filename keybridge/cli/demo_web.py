@@ -32,6 +32,7 @@ from keybridge.cli.demo import (
     _can_print,
     _Clock,
     _Story,
+    summarise,
 )
 from keybridge.errors import KeybridgeError
 from keybridge.keyboard import get_layout
@@ -269,12 +270,4 @@ def run_web_demo(say: Say = print, *, show: bool = False) -> DemoResult:
 def main(say: Say = print, *, show: bool = False) -> int:
     """Run the web story; 0 if every step behaved as HES does, 1 otherwise."""
     say("keybridge demo --web: HES two-factor login in a browser, the code typed by the key")
-    result = run_web_demo(say, show=show)
-    if result.ok:
-        say(f"All {len(result.checks)} checks behaved as HES does ({result.seconds:.2f} s).")
-        return 0
-    failed = result.failed
-    say(f"{len(failed)} of {len(result.checks)} checks failed:")
-    for check in failed:
-        say(f"  step {check.step}: {check.label}" + (f" ({check.detail})" if check.detail else ""))
-    return 1
+    return summarise(run_web_demo(say, show=show), say)
