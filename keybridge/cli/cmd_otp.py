@@ -297,8 +297,7 @@ def code(query: str | None, single: bool, copy: bool, watch: bool) -> None:
 @click.option(
     "--layout",
     type=LAYOUT,
-    help=LAYOUT_HELP
-    + " (default: config; else with --to os the desktop's, with --to browser us,"
+    help=LAYOUT_HELP + " (default: config; else with --to os the desktop's, with --to browser us,"
     " otherwise the credential's)",
 )
 @click.option(

@@ -42,7 +42,7 @@ COMMANDS: list[tuple[list[str], str | None]] = [
     (["--json", "otp", "type", NAME, "--to", "stdout"], None),
     (["otp", "delete", "HES.Web:nobody"], None),
     (["otp", "add", "HES.Web:second", "--secret", SECRET], None),
-    (["otp", "delete", "HES.Web:second"], None),
+    (["otp", "delete", "HES.Web:second", "--force"], None),
     (["pin", "verify"], "1234\n"),
     (["unpair", "--list"], None),
 ]

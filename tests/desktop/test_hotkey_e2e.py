@@ -24,6 +24,7 @@ from keybridge.agent.hotkey import HotkeyService
 from keybridge.keyboard import decode_reports, encode_text
 from keybridge.otp.credential import Credential
 from keybridge.session import KeySession
+from keybridge.userconfig import config_path
 
 pytestmark = pytest.mark.slow
 
@@ -136,14 +137,15 @@ def socket_dir() -> Iterator[Path]:
 
 
 def test_the_agent_process_types_on_its_hotkey(
-    desktop: Desktop, make_simulator: MakeSimulator, tmp_path: Path, socket_dir: Path
+    desktop: Desktop, make_simulator: MakeSimulator, socket_dir: Path
 ) -> None:
-    """`keybridge agent` as a user runs it: its hotkey, with a config rule for the window."""
+    """`keybridge agent` as a user runs it: its hotkey, with a rule of the settings file
+    (config.toml) for the window."""
     set_layout(desktop.display, "uk")
     sim = make_simulator()
     asyncio.run(store(sim.url))
-    config = tmp_path / "agent.toml"
-    config.write_text(f'[[rule]]\ncredential = "{NAME}"\nclass = "chromium"\n')
+    # The rule in the settings file the CLI uses too (no --config).
+    config_path().write_text(f'[[hotkey.rules]]\ncredential = "{NAME}"\nclass = "chromium"\n')
     env = {
         **os.environ,
         "DISPLAY": desktop.display,
@@ -151,7 +153,7 @@ def test_the_agent_process_types_on_its_hotkey(
     }
     args = [sys.executable, "-m", "keybridge", "-v", "agent", "--device", sim.url]
     agent = subprocess.Popen(
-        [*args, "--config", str(config)],
+        args,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
