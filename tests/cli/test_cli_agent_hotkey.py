@@ -115,3 +115,17 @@ def test_the_settings_file_gives_the_agents_defaults(
     assert options is not None
     assert (options.hotkey.spec, options.credential, options.enter) == ("ctrl+alt+o", None, True)
     assert _pin_timeout(None, empty) == 900
+
+
+def test_an_old_rules_file_is_pointed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from keybridge.cli.cmd_agent import _warn_of_an_old_rules_file
+
+    monkeypatch.setenv("KEYBRIDGE_CONFIG_DIR", str(tmp_path))
+    _warn_of_an_old_rules_file()
+    assert capsys.readouterr().err == ""
+    (tmp_path / "agent.toml").write_text('[[rule]]\ncredential = "HES"\nclass = "."\n')
+    _warn_of_an_old_rules_file()
+    [line] = capsys.readouterr().err.splitlines()
+    assert "agent.toml is no longer read" in line and "[[hotkey.rules]]" in line
