@@ -19,8 +19,9 @@ __all__ = [
     "traffic_logger",
 ]
 
-TRAFFIC = 5
-"""Log level of frame hex dumps (below DEBUG = 10)."""
+TRAFFIC = 7
+"""Log level of frame hex dumps (below DEBUG = 10). Not 5: uvicorn (the HES emulator's server)
+names level 5 TRACE when it loads, which would rename this one in every log line."""
 
 logging.addLevelName(TRAFFIC, "TRAFFIC")
 

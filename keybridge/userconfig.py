@@ -16,13 +16,20 @@ knows exactly those keys (strings, booleans and integers, top-level or in one ta
     credential = "HES.Web"               # what it types (a name or a unique part of one)
     enter = true                         # press Enter after the code
 
+    [[hotkey.rules]]                     # which credential the hotkey types where
+    credential = "HES.Web:admin@example.com"
+    title = "Hideez Enterprise Server"   # a regular expression on the window's title
+    class = "chromium|firefox"           # the same, on its WM_CLASS
+
 Unknown keys are ignored (a newer keybridge may have written them); a known key of the wrong
-type, or a file that is not TOML, is refused with one line naming the file and the key.
+type, a bad rule, or a file that is not TOML, is refused with one line naming the file and the
+key (or the rule). Writing keeps the rules as they are.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +39,22 @@ from keybridge.errors import InvalidInputError, KeybridgeError
 from keybridge.files import write_atomically
 from keybridge.hostconfig import config_dir
 
-__all__ = ["FILE_NAME", "KEYS", "Setting", "SettingsFileError", "UserConfig", "config_path"]
+__all__ = [
+    "FILE_NAME",
+    "KEYS",
+    "HotkeyRule",
+    "Setting",
+    "SettingsFileError",
+    "UserConfig",
+    "config_path",
+]
 
 FILE_NAME = "config.toml"
 _MAX_FILE_BYTES = 1 << 16
 
 
 class SettingsFileError(KeybridgeError):
-    """The settings file cannot be read (not TOML, a value of the wrong type)."""
+    """The settings file cannot be read (not TOML, a value of the wrong type, a bad rule)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,20 @@ KEYS: dict[str, Setting] = {
     "hotkey.enter": Setting(bool, "press Enter after the hotkey's code"),
 }
 
+RULES_KEY = "hotkey.rules"
+"""The array of tables holding the hotkey's window rules."""
+
+
+@dataclass(frozen=True)
+class HotkeyRule:
+    """A ``[[hotkey.rules]]`` table: type ``credential`` where the focused window's title and
+    class match these regular expressions (searched, case-insensitive; at least one given)."""
+
+    credential: str
+    title: str | None = None
+    wm_class: str | None = None
+
+
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -71,11 +100,18 @@ def config_path(directory: Path | None = None) -> Path:
 
 
 class UserConfig:
-    """The settings in ``path``: :meth:`get`, :meth:`set` (saved at once), :attr:`values`."""
+    """The settings in ``path``: :meth:`get`, :meth:`set` (saved at once), :attr:`values`,
+    and the hotkey's window :attr:`rules` (kept as they are by :meth:`set`)."""
 
-    def __init__(self, path: Path, values: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        values: dict[str, Any] | None = None,
+        rules: tuple[HotkeyRule, ...] = (),
+    ) -> None:
         self.path = path
         self.values: dict[str, Any] = dict(values or {})
+        self.rules = rules
 
     @classmethod
     def load(cls, path: Path | None = None) -> UserConfig:
@@ -116,7 +152,7 @@ class UserConfig:
                 except InvalidInputError as exc:
                     raise SettingsFileError(f"{key} in {path}: {exc}") from None
             values[key] = value
-        return cls(path, values)
+        return cls(path, values, _rules(path, _lookup(document, RULES_KEY)))
 
     def get(self, key: str) -> Any:
         """The value of ``key`` (a known key), or ``None`` when it is not set."""
@@ -135,7 +171,7 @@ class UserConfig:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomically(self.path, dumps(self.values).encode("utf-8"))
+        write_atomically(self.path, dumps(self.values, self.rules).encode("utf-8"))
 
 
 def parse_value(key: str, setting: Setting, text: str) -> str | bool | int:
@@ -160,8 +196,9 @@ def parse_value(key: str, setting: Setting, text: str) -> str | bool | int:
     return word
 
 
-def dumps(values: dict[str, Any]) -> str:
-    """TOML for ``values`` (dotted keys become one table each), read back by tomllib as is."""
+def dumps(values: dict[str, Any], rules: tuple[HotkeyRule, ...] = ()) -> str:
+    """TOML for ``values`` (dotted keys become one table each) and ``rules`` (one
+    ``[[hotkey.rules]]`` table each), read back by tomllib as is."""
     top = {k: v for k, v in values.items() if "." not in k}
     tables: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
@@ -171,6 +208,11 @@ def dumps(values: dict[str, Any]) -> str:
     lines = [f"{k} = {_toml_value(v)}" for k, v in top.items()]
     for table, items in tables.items():
         lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in items.items()]
+    for rule in rules:
+        lines += ["", f"[[{RULES_KEY}]]", f"credential = {_toml_value(rule.credential)}"]
+        for name, pattern in (("title", rule.title), ("class", rule.wm_class)):
+            if pattern is not None:
+                lines.append(f"{name} = {_toml_value(pattern)}")
     return "\n".join(lines).lstrip("\n") + "\n" if lines else ""
 
 
@@ -182,6 +224,37 @@ def _toml_value(value: Any) -> str:
     # A JSON string is a TOML basic string: the same escapes (\" \\ \n \uXXXX).
     # DEL is the one control character JSON leaves raw and TOML refuses.
     return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _rules(path: Path, tables: Any) -> tuple[HotkeyRule, ...]:
+    """The ``[[hotkey.rules]]`` tables, checked: a bad one is one line naming the file and it."""
+    if tables is None:
+        return ()
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise SettingsFileError(f"{path}: write each hotkey rule as a [[{RULES_KEY}]] table")
+    rules: list[HotkeyRule] = []
+    for index, table in enumerate(tables, start=1):
+        where = f"{path}: hotkey rule {index}"
+        credential = table.get("credential")
+        if not isinstance(credential, str) or not credential.strip():
+            raise SettingsFileError(f'{where} needs credential = "NAME"')
+        patterns: list[str | None] = []
+        for name in ("title", "class"):
+            pattern = table.get(name)
+            if pattern is not None:
+                if not isinstance(pattern, str):
+                    raise SettingsFileError(f"{where}: {name} must be a string")
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise SettingsFileError(
+                        f"{where}: {name} {pattern!r} is not a regular expression ({exc})"
+                    ) from None
+            patterns.append(pattern)
+        if patterns == [None, None]:
+            raise SettingsFileError(f"{where} needs a title or a class pattern")
+        rules.append(HotkeyRule(credential.strip(), *patterns))
+    return tuple(rules)
 
 
 def _lookup(document: dict[str, Any], key: str) -> Any:

@@ -4,9 +4,10 @@ Requests come from the socket server (:meth:`Agent.request`, one operation of th
 each, as the CLI's commands use them) and from the desktop side, in-process:
 
 **Hotkey hook.** ``await agent.type_code(credential=None, window=WindowInfo(title, wm_class))``
-picks the credential (``credential`` if given, else the ``choose`` callback's pick for the
-focused window, else the only one on the key), has the key compute the code and produce the
-keyboard reports for its layout (``enter`` adds Enter), delivers them through the ``keyboard``
+picks the credential (``credential`` if given, matched as the CLI matches names: exact, any
+case, a unique part; else the ``choose`` callback's pick for the focused window, else the only
+one on the key), has the key compute the code and produce the keyboard reports for its layout
+(``enter`` adds Enter), delivers them through the ``keyboard``
 backend given to the agent (none: not delivered, the caller does it) and returns a
 :class:`TypeResult`. Errors are :class:`~keybridge.errors.KeybridgeError` s with one-line
 messages (a notification's text): the key missing, its PIN not unlocked in the agent, no such
@@ -118,7 +119,7 @@ class Agent:
         key's keep-alives (waiting for its button: the hotkey tells the user)."""
         async with self.link.lock:
             key = await self._key(secure=True)
-            name = credential or await self._pick(key, window)
+            name = await self._pick(key, window, credential)
             key.on_keepalive = on_keepalive
             try:
                 typed = await key.otp_type(name, enter=enter, layout=layout)
@@ -134,8 +135,14 @@ class Agent:
         await self.keyboard.deliver(typed.reports, get_layout(typed.layout))
         return TypeResult(name, typed.layout, typed.reports, delivered=True)
 
-    async def _pick(self, key: KeySession, window: WindowInfo | None) -> str:
+    async def _pick(
+        self, key: KeySession, window: WindowInfo | None, credential: str | None
+    ) -> str:
         entries = await key.otp_list()
+        if credential is not None:  # as the CLI takes a name: exact, any case, a unique part
+            from keybridge.otp.name_match import match_name
+
+            return match_name(credential, [entry.name for entry in entries])
         if self.choose is not None:
             chosen = self.choose(entries, window)
             if chosen is not None:

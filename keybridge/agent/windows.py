@@ -3,9 +3,10 @@
 The focused window is the window manager's ``_NET_ACTIVE_WINDOW`` (with no window manager: the
 X input focus and its parents, or the window under the pointer), described by its title
 (``_NET_WM_NAME``, else ``WM_NAME``) and class (``WM_CLASS``: instance and class). Rules live
-in the agent's config file (``agent.toml`` in the config directory, or ``--config FILE``)::
+in the settings file the CLI uses too (``config.toml``, read by :mod:`keybridge.userconfig`;
+``keybridge agent --config FILE`` reads another)::
 
-    [[rule]]
+    [[hotkey.rules]]
     credential = "HES.Web:admin@example.com"
     title = "Hideez Enterprise Server"   # a regular expression, searched, case-insensitive
     class = "chromium"                  # the same, on either WM_CLASS part
@@ -16,7 +17,6 @@ A rule matches when all the patterns it gives match; the first rule that matches
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from keybridge.agent.core import Chooser, WindowInfo
 from keybridge.errors import InvalidInputError
-from keybridge.hostconfig import config_dir
+from keybridge.userconfig import UserConfig
 
 if TYPE_CHECKING:
     from Xlib.display import Display
 
     from keybridge.session import CredentialInfo
 
-__all__ = ["CONFIG_FILE", "Rule", "focused_window", "load_rules", "rule_chooser"]
-
-CONFIG_FILE = "agent.toml"
-"""The agent's config file in the config directory."""
+__all__ = ["Rule", "focused_window", "load_rules", "rule_chooser", "rules_of"]
 
 _MAX_PARENTS = 32
 """Parents walked from the input focus to a window with a class (toolkits nest windows)."""
@@ -56,54 +53,19 @@ class Rule:
         return True
 
 
-def _pattern(path: Path, index: int, table: dict[str, Any], key: str) -> re.Pattern[str] | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{path}: rule {index}: {key} must be a string")
-    try:
-        return re.compile(value, re.IGNORECASE)
-    except re.error as exc:
-        raise InvalidInputError(
-            f"{path}: rule {index}: {key} {value!r} is not a regular expression ({exc})"
-        ) from exc
-
-
 def load_rules(path: Path | None = None) -> list[Rule]:
-    """The rules of ``path`` (default: ``agent.toml`` in the config directory; none if absent).
+    """The hotkey rules of the settings file (default: ``config.toml`` in the config
+    directory; none if there is none). A bad rule is one line naming the file and the rule."""
+    return rules_of(UserConfig.load(path))
 
-    A file that does not parse, or a rule without a credential or with a bad pattern, is one
-    line naming the file and the rule.
-    """
-    explicit = path is not None
-    path = path if path is not None else config_dir() / CONFIG_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if explicit:
-            raise InvalidInputError(f"no agent config file {path}") from None
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read the agent config file {path}: {exc}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"{path} is not valid TOML ({exc})") from exc
-    tables = data.get("rule", [])
-    if not isinstance(tables, list):
-        raise InvalidInputError(f"{path}: write each rule as a [[rule]] table")
-    rules: list[Rule] = []
-    for index, table in enumerate(tables, start=1):
-        credential = table.get("credential") if isinstance(table, dict) else None
-        if not isinstance(credential, str) or not credential:
-            raise InvalidInputError(f'{path}: rule {index} needs credential = "NAME"')
-        title = _pattern(path, index, table, "title")
-        wm_class = _pattern(path, index, table, "class")
-        if title is None and wm_class is None:
-            raise InvalidInputError(f"{path}: rule {index} needs a title or a class pattern")
-        rules.append(Rule(credential, title, wm_class))
-    return rules
+
+def rules_of(config: UserConfig) -> list[Rule]:
+    """The rules of settings already read (their patterns were checked then)."""
+
+    def pattern(text: str | None) -> re.Pattern[str] | None:
+        return re.compile(text, re.IGNORECASE) if text is not None else None
+
+    return [Rule(r.credential, pattern(r.title), pattern(r.wm_class)) for r in config.rules]
 
 
 def rule_chooser(rules: Sequence[Rule]) -> Chooser:
@@ -119,7 +81,8 @@ def rule_chooser(rules: Sequence[Rule]) -> Chooser:
                 if rule.credential not in names:
                     raise InvalidInputError(
                         f"the rule for this window names {rule.credential!r}, which is not on "
-                        "the key: fix the agent config file or add it with `keybridge otp add`"
+                        "the key: fix the rule in the settings file, or add it with "
+                        "`keybridge otp add`"
                     )
                 return rule.credential
         return None

@@ -13,11 +13,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from keybridge.cli.common import Fields, PinPolicy, report, run, settings, with_key
+from keybridge.cli.common import (
+    Fields,
+    PinPolicy,
+    report,
+    run,
+    settings,
+    user_config,
+    with_key,
+)
 from keybridge.cli.output import table
 
 if TYPE_CHECKING:
     from keybridge.agent.hotkey import HotkeyOptions
+    from keybridge.userconfig import UserConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,17 +38,17 @@ def _agent_options(command: F) -> F:
     command = click.option(
         "--pin-timeout",
         type=click.FloatRange(0),
-        default=900.0,
-        show_default=True,
         metavar="S",
-        help="Seconds the agent keeps a verified PIN (in memory only; 0: never).",
+        help="Seconds the agent keeps a verified PIN (in memory only; 0: never; default: "
+        "agent.pin_timeout in the settings file, else 900).",
     )(command)
     return click.option(
         "--device",
         "-d",
         "device",
         metavar="URL",
-        help="Key to serve (default: keybridge's --device, $KEYBRIDGE_DEVICE, or the only one).",
+        help="Key to serve (default: keybridge's --device, $KEYBRIDGE_DEVICE, the settings "
+        "file's device, or the only one).",
     )(command)
 
 
@@ -49,15 +58,21 @@ def _hotkey_options(command: F) -> F:
             "--hotkey",
             metavar="KEYS",
             help="Global hotkey that types the code into the focused window "
-            "(default ctrl+alt+o, when an X display is set).",
+            "(default: hotkey.keys in the settings file, else ctrl+alt+o, when an X display "
+            "is set).",
         ),
         click.option("--no-hotkey", is_flag=True, help="Grab no hotkey."),
         click.option(
             "--credential",
             metavar="NAME",
-            help="The credential the hotkey types (default: the config rules, or the only one).",
+            help="The credential the hotkey types (default: hotkey.credential, the settings "
+            "file's rules, or the only one).",
         ),
-        click.option("--no-enter", is_flag=True, help="The hotkey types no Enter after the code."),
+        click.option(
+            "--enter/--no-enter",
+            default=None,
+            help="Whether the hotkey types Enter after the code (default: hotkey.enter, else yes).",
+        ),
         click.option(
             "--layout",
             metavar="L",
@@ -65,9 +80,9 @@ def _hotkey_options(command: F) -> F:
         ),
         click.option(
             "--config",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Agent config file with the hotkey's rules (default: agent.toml in the "
-            "config directory).",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Read this settings file instead of config.toml (the hotkey's options and "
+            "rules, the device, the PIN timeout).",
         ),
     ]
     for option in reversed(options):
@@ -75,10 +90,27 @@ def _hotkey_options(command: F) -> F:
     return command
 
 
-def _hotkey_from(hotkey: dict[str, Any]) -> HotkeyOptions | None:
-    """The hotkey's options, checked now (a bad spec or config file is one line)."""
+def _settings_file(config: Path | None) -> UserConfig:
+    """The settings the agent reads: ``--config FILE``, else ``config.toml``."""
+    from keybridge.userconfig import UserConfig
+
+    return UserConfig.load(config) if config is not None else user_config()
+
+
+def _pin_timeout(given: float | None, config: UserConfig) -> float:
+    from keybridge.agent.core import DEFAULT_PIN_TIMEOUT
+
+    if given is not None:
+        return given
+    stored = config.get("agent.pin_timeout")
+    return float(stored) if stored is not None else DEFAULT_PIN_TIMEOUT
+
+
+def _hotkey_from(hotkey: dict[str, Any], config: UserConfig) -> HotkeyOptions | None:
+    """The hotkey's options (the command line's, else the settings file's), checked now: a
+    bad spec or settings file is one line."""
     from keybridge.agent.hotkey import DEFAULT_HOTKEY, Hotkey, HotkeyOptions
-    from keybridge.agent.windows import load_rules
+    from keybridge.agent.windows import rules_of
     from keybridge.keyboard import get_layout
 
     spec = hotkey["hotkey"]
@@ -86,17 +118,17 @@ def _hotkey_from(hotkey: dict[str, Any]) -> HotkeyOptions | None:
         if spec is not None:
             raise click.UsageError("give --hotkey or --no-hotkey, not both")
         return None
-    parsed = Hotkey.parse(spec or DEFAULT_HOTKEY)
+    parsed = Hotkey.parse(spec or config.get("hotkey.keys") or DEFAULT_HOTKEY)
     layout = hotkey["layout"]
-    rules = tuple(load_rules(hotkey["config"]))
+    enter = hotkey["enter"]
     if spec is None and not os.environ.get("DISPLAY"):
         return None  # a headless agent: no hotkey unless asked for
     return HotkeyOptions(
         parsed,
-        credential=hotkey["credential"],
-        enter=not hotkey["no_enter"],
+        credential=hotkey["credential"] or config.get("hotkey.credential"),
+        enter=enter if enter is not None else config.get("hotkey.enter") is not False,
         layout=get_layout(layout).id if layout is not None else None,
-        rules=rules,
+        rules=tuple(rules_of(config)),
     )
 
 
@@ -105,7 +137,9 @@ def _hotkey_args(hotkey: dict[str, Any]) -> list[str]:
     args: list[str] = []
     for name, value in hotkey.items():
         flag = "--" + name.replace("_", "-")
-        if value is True:
+        if name == "enter" and value is not None:
+            args.append("--enter" if value else "--no-enter")
+        elif value is True:
             args.append(flag)
         elif value not in (None, False):
             args += [flag, str(value)]
@@ -116,7 +150,9 @@ def _hotkey_args(hotkey: dict[str, Any]) -> list[str]:
 @_agent_options
 @_hotkey_options
 @click.pass_context
-def agent(ctx: click.Context, /, device: str | None, pin_timeout: float, **hotkey: Any) -> None:
+def agent(
+    ctx: click.Context, /, device: str | None, pin_timeout: float | None, **hotkey: Any
+) -> None:
     """Run the host agent in the foreground; it prints `READY agent SOCKET` once it serves.
 
     While it runs, every keybridge command uses it: one connection to the key, the PIN asked
@@ -129,15 +165,30 @@ def agent(ctx: click.Context, /, device: str | None, pin_timeout: float, **hotke
     from keybridge.discovery import resolve_device
     from keybridge.log import configure_logging
 
-    hotkey_options = _hotkey_from(hotkey)
-    url = resolve_device(device or settings().device)
+    config = _settings_file(hotkey["config"])
+    hotkey_options = _hotkey_from(hotkey, config)
+    timeout = _pin_timeout(pin_timeout, config)
+    url = resolve_device(device or settings().device or config.get("device"))
     configure_logging(settings().verbose)
+    _warn_of_an_old_rules_file()
 
     def ready(path: Path) -> None:
         click.echo(f"READY agent {path}")
         sys.stdout.flush()
 
-    run(serve(url, socket_path(), pin_timeout=pin_timeout, ready=ready, hotkey=hotkey_options))
+    run(serve(url, socket_path(), pin_timeout=timeout, ready=ready, hotkey=hotkey_options))
+
+
+def _warn_of_an_old_rules_file() -> None:
+    from keybridge.hostconfig import config_dir
+
+    old = config_dir() / "agent.toml"
+    if old.exists():
+        click.echo(
+            f"Warning: {old} is no longer read: move its [[rule]] tables into config.toml "
+            "as [[hotkey.rules]] tables (see `keybridge config path`)",
+            err=True,
+        )
 
 
 def _call(op: str) -> Any:
@@ -156,7 +207,7 @@ def _call(op: str) -> Any:
 @agent.command("start")
 @_agent_options
 @_hotkey_options
-def start(device: str | None, pin_timeout: float, **hotkey: Any) -> None:
+def start(device: str | None, pin_timeout: float | None, **hotkey: Any) -> None:
     """Start the agent in the background; returns once it serves."""
     from keybridge.agent.paths import LOG_NAME, prepare_directory, socket_path
     from keybridge.agent.wire import AgentUnavailableError
@@ -173,12 +224,15 @@ def start(device: str | None, pin_timeout: float, **hotkey: Any) -> None:
             f"an agent already runs (pid {status['pid']}) at {path}: stop it first with"
             " `keybridge agent stop`"
         )
-    _hotkey_from(hotkey)  # a bad hotkey or config file: one line here, not in the log
-    url = resolve_device(device or settings().device)
+    # A bad hotkey or settings file: one line here, not in the log.
+    config = _settings_file(hotkey["config"])
+    _hotkey_from(hotkey, config)
+    timeout = _pin_timeout(pin_timeout, config)
+    url = resolve_device(device or settings().device or config.get("device"))
     log_path = prepare_directory(path.parent) / LOG_NAME
     args = [sys.executable, "-m", "keybridge"]
     args += ["-v"] * settings().verbose
-    args += ["agent", "--device", url, "--pin-timeout", str(pin_timeout), *_hotkey_args(hotkey)]
+    args += ["agent", "--device", url, "--pin-timeout", str(timeout), *_hotkey_args(hotkey)]
     pid, line = _spawn(args, log_path)
     if not line.startswith("READY agent "):
         with contextlib.suppress(ProcessLookupError):

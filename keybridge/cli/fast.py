@@ -2,8 +2,11 @@
 loading click, asyncio or the session stack; everything else goes to :mod:`keybridge.cli.main`.
 
 The fast path takes only ``keybridge [--device URL] otp code NAME`` when an agent of this user
-answers, serves that device and needs no PIN from the user; its output and the button countdown
-on stderr are the full command's, held equal by ``tests/cli/test_cli_fast.py``. Anything else
+answers, serves that device and needs no PIN from the user. NAME is matched as the full command
+matches it (the exact name, else one equal ignoring case, else a unique part of one); several
+matches or none run the full command, which lists them or suggests the nearest. Its output and
+the button countdown on stderr are the full command's, held equal by
+``tests/cli/test_cli_agent.py``. Anything else
 (``--json``, no agent, a PIN to ask for, an error before the key waited for its button) runs the
 full command, which answers as it always does: an error response changed nothing on the key,
 so asking again is safe. An error after a button wait (denied, timed out) is not asked again:
@@ -73,7 +76,7 @@ def _fast(argv: list[str]) -> int | None:
             info = state.get("key_info") or {}
             if state.get("encrypted") and info.get("pin_set") and not state.get("unlocked"):
                 return None  # the full command asks for the PIN
-            code = _call(stream, 3, "otp.calculate", {"name": name})
+            code = _code(stream, name)
     except _Failed as failed:
         return failed.show()
     except (OSError, ValueError, KeyError, TypeError, _Fallback):
@@ -86,8 +89,33 @@ def _fast(argv: list[str]) -> int | None:
     return 0
 
 
+def _code(stream: Any, query: str) -> Any:
+    """The code of the credential ``query`` names, matched as the full command matches names
+    (:func:`keybridge.otp.name_match.match_name`): the exact name costs one request; another
+    one picking a single name, a listing and a second request; several names or none, the
+    full command (it lists them, or suggests the nearest)."""
+    try:
+        return _call(stream, 3, "otp.calculate", {"name": query})
+    except _Fallback as refused:
+        if refused.error_type != _NOT_FOUND:
+            raise
+    from keybridge.otp.name_match import matching_names
+
+    names = [entry["name"] for entry in _call(stream, 4, "otp.list", {})]
+    found = matching_names(query, names)
+    if len(found) != 1 or found[0] == query:
+        raise _Fallback(None)
+    return _call(stream, 5, "otp.calculate", {"name": found[0]})
+
+
+_NOT_FOUND = "keybridge.protocol.status.NotFoundError"
+
+
 class _Fallback(Exception):
     """The agent answered with an error: the full command runs and reports it."""
+
+    def __init__(self, error: Any) -> None:
+        self.error_type = error.get("type") if isinstance(error, dict) else None
 
 
 class _Failed(Exception):
@@ -118,9 +146,10 @@ def _call(stream: Any, request_id: int, op: str, args: dict[str, Any]) -> Any:
             waited = True
             continue
         if message.get("id") != request_id or "event" in message:
-            raise _Fallback
+            raise _Fallback(None)
         if message.get("ok") is not True:
-            raise _Failed(message.get("error")) if waited else _Fallback
+            error = message.get("error")
+            raise _Failed(error) if waited else _Fallback(error)
         return message.get("result")
 
 

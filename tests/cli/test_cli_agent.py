@@ -189,23 +189,74 @@ def test_the_fast_path_prints_what_the_full_command_prints(
         assert "PIN" in fast[2]
 
 
+def test_the_fast_path_matches_names_as_the_full_command(
+    simulator: Simulator, socket_path: Path
+) -> None:
+    """Exact, case-insensitive, a unique part, several matches, none: the same output and
+    exit code with the console script's fast path as with the full command."""
+    for name in ("HES.Web:a", "HES.Web:b"):  # twins: the same HOTP code from each
+        setup = ["otp", "add", name, "--secret", SECRET, "--hotp"]
+        assert keybridge(simulator.url, "off", setup).exit_code == 0
+    assert keybridge(simulator.url, "off", ["otp", "add", NAME, "--secret", SECRET]).exit_code == 0
+    env = {**os.environ, "KEYBRIDGE_AGENT_SOCKET": str(socket_path)}
+
+    def run(fast: bool, *args: str) -> tuple[int, str, str]:
+        entry = ["-m", "keybridge"] if fast else ["-c", FULL]
+        command = [sys.executable, *entry, "--device", simulator.url, "otp", "code", *args]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stdout, done.stderr
+
+    with running_agent(simulator.url, socket_path):
+        # Each HOTP twin counts up once per code: the fast path asks one, the full command
+        # the other, so the two codes are equal.
+        for fast_query, full_query in [
+            ("HES.Web:a", "HES.Web:b"),  # exact
+            ("hes.web:A", "HES.WEB:B"),  # equal ignoring case (though ":a" is in admin@ too)
+        ]:
+            fast, full = run(True, fast_query), run(False, full_query)
+            assert fast == full and fast[0] == 0, (fast_query, fast, full)
+        # A unique part of the TOTP credential's name (the simulator's clock is fixed).
+        fast, full = run(True, "ADMIN@"), run(False, "admin@")
+        assert fast[0] == full[0] == 0 and fast[2] == full[2] == ""
+        assert fast[1].split()[0] == full[1].split()[0]  # the code; "valid for" may tick
+        for query in ("web:", "nobdy"):  # several: listed, exit 2; none: the nearest
+            fast, full = run(True, query), run(False, query)
+            assert fast == full and fast[0] in (1, 2), (query, fast)
+        assert "matches 3 credentials" in run(True, "web:")[2]
+        assert "did you mean" in run(True, "HES.Web:nobdy")[2]
+
+
 def test_the_fast_path_loads_neither_click_nor_asyncio(
     simulator: Simulator, socket_path: Path
 ) -> None:
     assert keybridge(simulator.url, "off", ["otp", "add", NAME, "--secret", SECRET]).exit_code == 0
-    probe = (
-        "import sys\n"
-        "from keybridge.cli.fast import _fast\n"
-        f"status = _fast(['--device', {simulator.url!r}, 'otp', 'code', {NAME!r}])\n"
-        "heavy = ('click', 'asyncio', 'keybridge.session.core', 'cryptography', 'serial')\n"
-        "print(status, [m for m in heavy if m in sys.modules])\n"
-    )
+    second = ["otp", "add", "HES.Web:x", "--secret", SECRET]
+    assert keybridge(simulator.url, "off", second).exit_code == 0
+
+    def probe(query: str) -> str:
+        """The fast path's exit status for ``otp code QUERY`` (None: the full command runs),
+        and the heavy modules it loaded."""
+        program = (
+            "import sys\n"
+            "from keybridge.cli.fast import _fast\n"
+            f"status = _fast(['--device', {simulator.url!r}, 'otp', 'code', {query!r}])\n"
+            "heavy = ('click', 'asyncio', 'keybridge.session.core', 'cryptography', 'serial')\n"
+            "print(status, [m for m in heavy if m in sys.modules])\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=60
+        )
+        last: str = done.stdout.splitlines()[-1] if done.stdout else done.stderr
+        return last
+
     env = {**os.environ, "KEYBRIDGE_AGENT_SOCKET": str(socket_path)}
     with running_agent(simulator.url, socket_path):
-        done = subprocess.run(
-            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
-        )
-    assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
+        # The exact name, and a unique part of one: answered by the fast path itself.
+        assert probe(NAME) == "0 []"
+        assert probe("ADMIN") == "0 []"
+        # A part matching several, or nothing: the full command runs and says so.
+        assert probe("web:") == "None []"
+        assert probe("nobody") == "None []"
 
 
 def test_pairing_through_the_agent_then_the_session_is_encrypted(

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from desktop_harness import Desktop, Xvfb, missing_tools
+from desktop_harness import Chromium, Desktop, HesDesktop, Xvfb, missing_tools
 
 
 def need_tools(*tools: str) -> None:
@@ -42,3 +42,32 @@ def xvfb() -> Iterator[Xvfb]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def hes_desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HesDesktop]:
+    """Xvfb, the HES web emulator over a store of the module's and Chromium (DevTools open)
+    showing its `/login`, for the module's tests."""
+    need_tools()
+    pytest.importorskip("playwright", reason="the HES login test drives Chromium with Playwright")
+    pytest.importorskip("starlette", reason="the HES web emulator needs keybridge[web]")
+    from firmware_sim.testing.pytest_plugin import HesClock
+    from keybridge.hes import Hes
+    from keybridge.hes.web import create_app
+    from keybridge.hes.web.server import serve_in_thread
+
+    store = tmp_path_factory.mktemp("hes") / "hes.sqlite3"
+    hes = Hes(store, "hes", HesClock(), password_cost=16)
+    xvfb = Xvfb()
+    try:
+        display = xvfb.start()
+        with serve_in_thread(create_app(hes)) as base:
+            browser = Chromium(display, f"{base}/login", devtools=True)
+            browser.start()
+            try:
+                yield HesDesktop(display, base, hes, browser)
+            finally:
+                browser.stop()
+    finally:
+        xvfb.stop()
+        hes.close()

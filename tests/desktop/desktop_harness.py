@@ -12,10 +12,13 @@
 - :class:`Chromium`: Debian's Chromium showing a page in a real window on the X server (not
   headless: the keys must travel through the X server's keyboard).
 - :func:`press_keys`: keys pressed and released through XTEST, as a user's fingers would.
+- :func:`hotkey_agent`: the agent on a key, its hotkey grabbed on the X server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import http.server
 import os
@@ -25,8 +28,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keybridge.agent.hotkey import HotkeyService
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",  # root in CI
@@ -271,12 +279,25 @@ class LoginPage:
 
 
 class Chromium:
-    """Chromium in an app window on ``display`` showing ``url`` (a fresh profile)."""
+    """Chromium in an app window on ``display`` showing ``url`` (a fresh profile).
 
-    def __init__(self, display: str, url: str, size: tuple[int, int] = (1280, 800)) -> None:
+    ``devtools=True`` opens the DevTools protocol on a free loopback port (:meth:`cdp_url`), for
+    a test that drives the page (Playwright's ``connect_over_cdp``) around what the X server
+    types.
+    """
+
+    def __init__(
+        self,
+        display: str,
+        url: str,
+        size: tuple[int, int] = (1280, 800),
+        *,
+        devtools: bool = False,
+    ) -> None:
         self.display = display
         self.url = url
         self.size = size
+        self.devtools = devtools
         self._profile = tempfile.TemporaryDirectory(prefix="keybridge-chromium-")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -287,6 +308,7 @@ class Chromium:
             *CHROMIUM_FLAGS,
             f"--window-size={width},{height}",
             f"--user-data-dir={self._profile.name}",
+            *(["--remote-debugging-port=0"] if self.devtools else []),
             f"--app={self.url}",
         ]
         self.process = subprocess.Popen(
@@ -297,6 +319,17 @@ class Chromium:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+    def cdp_url(self, timeout: float = 30.0) -> str:
+        """The DevTools endpoint (``http://127.0.0.1:PORT``), once Chromium has opened it."""
+        active = Path(self._profile.name) / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while not (active.exists() and active.read_text().strip()):
+            if time.monotonic() > deadline or self.process is None or self.process.poll():
+                raise RuntimeError("Chromium did not open its DevTools port")
+            time.sleep(0.05)
+        port = active.read_text().split()[0]
+        return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -333,3 +366,32 @@ class Desktop:
         if page is not None:
             page.close()
         self.xvfb.stop()
+
+
+@dataclass
+class HesDesktop:
+    """Xvfb, the HES web emulator (``base``, its model ``hes``) and Chromium showing it."""
+
+    display: str
+    base: str
+    hes: Any
+    browser: Chromium
+
+
+@contextlib.asynccontextmanager
+async def hotkey_agent(url: str, display: str, **options: Any) -> AsyncIterator[HotkeyService]:
+    """The agent on the key at ``url``, its hotkey grabbed on ``display``."""
+    from keybridge.agent import Agent, KeyLink
+    from keybridge.agent.hotkey import HotkeyService
+
+    link = KeyLink(url)
+    service = HotkeyService(Agent(link), display=display, **options)
+    service.grab()
+    running = asyncio.create_task(service.run())
+    try:
+        yield service
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await link.drop()

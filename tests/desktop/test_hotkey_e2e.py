@@ -7,26 +7,24 @@ and `keybridge otp type` (--to os) typing through X11 for the X server's layout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pyotp
 import pytest
-from desktop_harness import Desktop, press_keys, set_layout
+from desktop_harness import Desktop, hotkey_agent, press_keys, set_layout
 
 from firmware_sim.simulator import Simulator
-from keybridge.agent import Agent, KeyLink
 from keybridge.agent.hotkey import HotkeyService
 from keybridge.keyboard import decode_reports, encode_text
 from keybridge.otp.credential import Credential
 from keybridge.session import KeySession
+from keybridge.userconfig import config_path
 
 pytestmark = pytest.mark.slow
 
@@ -39,22 +37,6 @@ HOTKEY = ["Control_L", "Alt_L", "o"]
 async def store(url: str, *, require_button: bool = False) -> None:
     async with KeySession.connect(url) as key:
         await key.otp_put(Credential.from_secret(SECRET), NAME, require_button=require_button)
-
-
-@contextlib.asynccontextmanager
-async def hotkey_agent(url: str, display: str, **options: Any) -> AsyncIterator[HotkeyService]:
-    """The agent on the key at ``url``, its hotkey grabbed on ``display``."""
-    link = KeyLink(url)
-    service = HotkeyService(Agent(link), display=display, **options)
-    service.grab()
-    running = asyncio.create_task(service.run())
-    try:
-        yield service
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await link.drop()
 
 
 async def press_and_read(desktop: Desktop, service: HotkeyService) -> tuple[str, set[str]]:
@@ -155,14 +137,15 @@ def socket_dir() -> Iterator[Path]:
 
 
 def test_the_agent_process_types_on_its_hotkey(
-    desktop: Desktop, make_simulator: MakeSimulator, tmp_path: Path, socket_dir: Path
+    desktop: Desktop, make_simulator: MakeSimulator, socket_dir: Path
 ) -> None:
-    """`keybridge agent` as a user runs it: its hotkey, with a config rule for the window."""
+    """`keybridge agent` as a user runs it: its hotkey, with a rule of the settings file
+    (config.toml) for the window."""
     set_layout(desktop.display, "uk")
     sim = make_simulator()
     asyncio.run(store(sim.url))
-    config = tmp_path / "agent.toml"
-    config.write_text(f'[[rule]]\ncredential = "{NAME}"\nclass = "chromium"\n')
+    # The rule in the settings file the CLI uses too (no --config).
+    config_path().write_text(f'[[hotkey.rules]]\ncredential = "{NAME}"\nclass = "chromium"\n')
     env = {
         **os.environ,
         "DISPLAY": desktop.display,
@@ -170,7 +153,7 @@ def test_the_agent_process_types_on_its_hotkey(
     }
     args = [sys.executable, "-m", "keybridge", "-v", "agent", "--device", sim.url]
     agent = subprocess.Popen(
-        [*args, "--config", str(config)],
+        args,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

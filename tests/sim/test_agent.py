@@ -29,6 +29,7 @@ from keybridge.agent.wire import (
 )
 from keybridge.errors import InvalidInputError, TransportError
 from keybridge.otp import Credential, hotp
+from keybridge.otp.name_match import AmbiguousNameError
 from keybridge.protocol.constants import Status
 from keybridge.protocol.status import NotFoundError, PinError
 from keybridge.session import ConnectOptions
@@ -272,6 +273,13 @@ async def test_type_code_picks_the_only_credential(make_simulator: MakeSimulator
         with pytest.raises(InvalidInputError, match="2 credentials"):
             await served.agent.type_code()
         assert (await served.agent.type_code("other", enter=False)).name == "other"
+        # A credential given is matched as the CLI matches names: any case, a unique part.
+        assert (await served.agent.type_code("OTHER", enter=False)).name == "other"
+        assert (await served.agent.type_code("web:", enter=False)).name == "HES.Web:me"
+        with pytest.raises(AmbiguousNameError, match="'e' matches 2 credentials"):
+            await served.agent.type_code("e")
+        with pytest.raises(NotFoundError, match="did you mean 'other'"):
+            await served.agent.type_code("othr")
         await key.client.close()
 
 
