@@ -265,6 +265,71 @@ def serve(
         raise click.ClickException(f"cannot serve on {listen}: see the message above")
 
 
+@hes.command("provision")
+@click.option(
+    "--store",
+    "prov_store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="New SQLite file for the accounts (refused if it has data, unless --force).",
+)
+@click.option("--users", type=click.IntRange(1, 99_999), required=True, help="How many accounts.")
+@click.option(
+    "--keys-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="New directory for the keys' state files and the load test's account list.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same files.")
+@click.option(
+    "--profile",
+    "prov_profile",
+    type=click.Choice(["hes", "strict"]),
+    help="The store's profile (default: the group's).",
+)
+@click.option(
+    "--password-cost",
+    type=int,
+    default=16,
+    show_default=True,
+    help="scrypt N of the test accounts' passwords (test-only; HES-like: 16384).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing store and keys dir.")
+def provision(
+    prov_store: Path,
+    users: int,
+    keys_dir: Path,
+    seed: int,
+    prov_profile: str | None,
+    password_cost: int,
+    force: bool,
+) -> None:
+    """Make N test accounts with 2FA on and a simulated key for each (for `keybridge loadtest`).
+
+    Each key's state file in the keys dir holds its account's secret and the load generator's
+    pairing; the accounts' passwords and recovery codes are kept there too (never printed).
+    """
+    from keybridge.loadtest.provision import provision as make
+
+    group: _StoreOptions = click.get_current_context().find_object(_StoreOptions)  # type: ignore[assignment]
+    done = make(
+        prov_store,
+        keys_dir,
+        users,
+        seed=seed,
+        profile=prov_profile or group.profile,
+        password_cost=password_cost,
+        force=force,
+    )
+    report(
+        done,
+        lambda d: (
+            f"Provisioned {d.users} accounts ({d.first} .. {d.last}, profile {d.profile}, "
+            f"seed {d.seed}) in {d.store}; their keys in {d.keys_dir}."
+        ),
+    )
+
+
 def _create_default_admin(model: Hes) -> None:
     email, password = DEFAULT_ADMIN
     if model.has_users():
