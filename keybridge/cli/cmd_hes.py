@@ -217,6 +217,13 @@ DEFAULT_ADMIN = ("admin@hideez.com", "admin")
 @click.option("--default-admin", is_flag=True, help="Create admin@hideez.com / admin if empty.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes over the one store (a file; sign-ins stay in their worker).",
+)
 def serve(
     store: Path | None,
     listen: str,
@@ -224,6 +231,7 @@ def serve(
     default_admin: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
+    workers: int,
 ) -> None:
     """Serve HES's login pages and JSON API over the model (READY URL on stdout)."""
     try:
@@ -244,6 +252,10 @@ def serve(
         group.store = store or group.store
         group.profile = serve_profile or group.profile
     model = _model()
+    if workers != 1:
+        from keybridge.hes.web.workers import check_workers
+
+        check_workers(model.path, workers)
     if default_admin:
         _create_default_admin(model)
     if not server.is_loopback(where.host):
@@ -253,6 +265,20 @@ def serve(
             err=True,
         )
     _log_to_stderr()
+    if workers > 1:
+        from keybridge.hes.web.workers import serve_workers
+
+        model.close()  # each worker opens its own
+        serve_workers(
+            model.path,
+            model.profile.value,
+            where,
+            workers,
+            lambda url: click.echo(f"READY {url}"),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
+        return
     app = create_app(model, https=tls_cert is not None)
     config = server.make_config(app, where, tls_cert=tls_cert, tls_key=tls_key)
     web = server.EmulatorServer(config, lambda url: click.echo(f"READY {url}"))

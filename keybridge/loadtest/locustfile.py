@@ -174,7 +174,7 @@ class KeyUser(FastHttpUser):
                 raise LoginFailure("wrong code accepted: a replayed code")
             return
         if not accepted:
-            raise LoginFailure(f"right code refused{' (locked)' if where else ''}")
+            raise LoginFailure(f"right code refused{': locked' if where else ''}")
         self.last_step = step
 
     def _with_recovery(self) -> None:
@@ -207,7 +207,7 @@ class KeyUser(FastHttpUser):
             if where == _LOCKOUT and attempt < LOCKOUT_ATTEMPTS:
                 raise LoginFailure(f"right code refused: locked after {attempt} failures")
         if where != _LOCKOUT:
-            raise LoginFailure(f"lockout missing after {LOCKOUT_ATTEMPTS} failures")
+            raise LoginFailure(f"lockout missing: after {LOCKOUT_ATTEMPTS} failures")
 
     def _wait_for_new_step(self) -> None:
         """Strict profile: a key's code serves one login per step; test the replay once,
