@@ -80,6 +80,7 @@ def serve_workers(
     config.factory = True
     config.workers = workers
     sock = config.bind_socket()
+    sock.listen(config.backlog)  # READY means connections queue until a worker takes them
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     on_ready(f"{'https' if tls_cert else 'http'}://{shown}:{port}")
