@@ -16,12 +16,13 @@ pytest.importorskip("starlette", reason="the HES web emulator needs keybridge[we
 
 from keybridge.loadtest.provision import provision
 
+SERVE = (sys.executable, "-m", "keybridge", "hes", "serve")
+
 
 def start_server(store: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     """``keybridge hes serve --store STORE ARGS`` on a free loopback port, and its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "keybridge", "hes", "serve", "--store", str(store)]
-        + ["--listen", "127.0.0.1:0", *args],
+        [*SERVE, "--store", str(store), "--listen", "127.0.0.1:0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,

@@ -116,11 +116,8 @@ def test_force_never_empties_a_directory_it_did_not_make(tmp_path: Path) -> None
     keys = tmp_path / "mine"
     keys.mkdir()
     (keys / "notes.txt").write_text("keep me")
-    result = CliRunner().invoke(
-        cli,
-        ["hes", "provision", "--store", str(tmp_path / "s"), "--users", "1"]
-        + ["--keys-dir", str(keys), "--force"],
-    )
+    args = ["provision", "--store", str(tmp_path / "s"), "--users", "1", "--keys-dir", str(keys)]
+    result = CliRunner().invoke(cli, ["hes", *args, "--force"])
     assert result.exit_code == 1 and "not a keys dir made by provisioning" in result.stderr
     assert (keys / "notes.txt").read_text() == "keep me"
 
