@@ -14,7 +14,8 @@ Each login is one Locust request of type ``LOGIN`` (named ``totp``, ``recovery``
 code``) timed from GET /login to the signed-in redirect; the page requests are in the
 statistics too. A login that went wrong is a Locust failure whose message names the kind:
 ``wrong code accepted``, ``right code refused``, ``recovery code used twice``, ``lockout
-missing`` (the account should be locked and is not) or ``unexpected answer``.
+missing`` (the account should be locked and is not), ``unexpected answer`` (a page or redirect
+HES does not send) or ``no answer`` (the connection failed or timed out: an overloaded server).
 """
 
 from __future__ import annotations
@@ -96,8 +97,11 @@ class KeyUser(FastHttpUser):
     def _get(self, path: str, name: str) -> str:
         with self.client.get(path, name=name, catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"unexpected answer: GET {name} gave {response.status_code}")
-                raise LoginFailure(f"unexpected answer: GET {name} gave {response.status_code}")
+                problem = f"unexpected answer: GET {name} gave {response.status_code}"
+                if not response.status_code:
+                    problem = f"no answer: GET {name} ({response.error})"
+                response.failure(problem)
+                raise LoginFailure(problem)
             return response.text or ""
 
     def _post(self, path: str, name: str, fields: dict[str, str]) -> tuple[int, str, str]:
@@ -121,10 +125,14 @@ class KeyUser(FastHttpUser):
                 "__RequestVerificationToken": token,
             },
         )
+        if not status:
+            raise LoginFailure("no answer: POST /login")
         if status != 302 or not location.startswith(_SECOND_STEP):
             if location.startswith(_LOCKOUT):
                 raise LoginFailure("right code refused: the account is locked")
-            raise LoginFailure(f"right code refused: the password step gave {status} {location}")
+            if status == 200:
+                raise LoginFailure("right code refused: the password was refused")
+            raise LoginFailure(f"unexpected answer: the password step gave {status} {location}")
         return location, self._token(self._get(location, _SECOND_STEP))
 
     def _second(self, path: str, field: str, code: str, token: str) -> tuple[bool, str]:
@@ -137,6 +145,8 @@ class KeyUser(FastHttpUser):
             return False, ""
         if location.startswith(_LOCKOUT):
             return False, _LOCKOUT
+        if not status:
+            raise LoginFailure(f"no answer: POST {path.split('?')[0]}")
         raise LoginFailure(f"unexpected answer: POST {path} gave {status} {location}")
 
     # -- the logins ---------------------------------------------------------------------

@@ -41,3 +41,22 @@ def test_a_distributed_run_logs_everyone_in_and_refuses_every_wrong_code(
         used = sum(10 - hes.recovery_codes_left(a.email) for a in accounts)
         assert used == taken >= summary.by_kind["recovery"].logins
         assert all(hes.user(a.email).locked_until is None for a in accounts)
+
+
+@pytest.mark.slow
+def test_the_strict_profile_refuses_each_users_replayed_code(
+    provisioned: Callable[..., tuple[Path, Path]], served: Callable[..., str], tmp_path: Path
+) -> None:
+    """One process, no master: each user logs in, then (same step of its key) replays its
+    code, which must be refused, then waits for the key's next step."""
+    users = 20
+    store, keys = provisioned(users, "strict")
+    url = served(store, "--workers", "2", "--profile", "strict")
+    summary = run_load(
+        LoadRun(url, users, spawn_rate=20, run_time="5s", workers=0, keys_dir=keys),
+        tmp_path / "run",
+    )
+    assert summary.failures == {}, summary.failures
+    assert summary.logins >= 2 * users  # a login and a refused replay (or another kind) each
+    with Hes(store, "strict") as hes:
+        assert all(hes.user(a.email).locked_until is None for a in load_accounts.__wrapped__(keys))
