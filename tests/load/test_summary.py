@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,35 @@ def test_more_users_than_accounts_is_refused_before_anything_starts(tmp_path: Pa
         run_load(LoadRun("http://127.0.0.1:9", 3, 1, "1s", 1, tmp_path / "keys"))
     with pytest.raises(InvalidInputError, match="not a provisioned keys dir"):
         run_load(LoadRun("http://127.0.0.1:9", 1, 1, "1s", 1, tmp_path))
+
+
+def test_cli_prints_the_summary_as_json_and_exits_1_on_any_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from keybridge.cli.main import cli
+    from keybridge.loadtest import runner
+    from keybridge.loadtest.runner import KindFigures, Summary
+
+    def fake(failures: dict[str, int]) -> Callable[..., Summary]:
+        def run(run: LoadRun, out: Path | None) -> Summary:
+            assert (run.users, run.workers, run.run_time) == (3, 2, "5s")
+            figures = KindFigures(10, 0, 2.0, 5, 9, 12)
+            return Summary(10, 2.0, 5, 9, 12, 0, failures, {"totp": figures}, 30)
+
+        return run
+
+    args = ["loadtest", "--host", "http://127.0.0.1:9", "--users", "3", "--run-time", "5s"]
+    args += ["--keys-dir", str(tmp_path)]
+    monkeypatch.setattr(runner, "run_load", fake({}))
+    done = CliRunner().invoke(cli, ["--json", *args])
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    assert doc["logins_per_s"] == 2.0 and doc["by_kind"]["totp"]["p99"] == 12
+    assert doc["failures"] == {}
+    monkeypatch.setattr(runner, "run_load", fake({"wrong code accepted": 1}))
+    failed = CliRunner().invoke(cli, args)
+    assert failed.exit_code == 1 and "wrong code accepted: 1" in failed.stdout
