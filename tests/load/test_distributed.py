@@ -3,6 +3,7 @@ simulated key each, against the emulator served by 2 worker processes (loopback 
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from keybridge.loadtest.keys import load_accounts
 from keybridge.loadtest.runner import LoadRun, run_load
 
 USERS = 300
+
+# Looked up, never imported here: locust monkey-patches the process that imports it.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("locust") is None, reason="the load tests need keybridge[load]"
+)
 
 
 @pytest.mark.slow
