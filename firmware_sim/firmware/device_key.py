@@ -14,6 +14,7 @@ import binascii
 import logging
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from firmware_sim.firmware.flash import ADVICE, Flash, FlashError
@@ -43,7 +44,13 @@ class DeviceKeySecrets:
     """A :class:`~firmware_sim.firmware.flash.SecretCodec` sealing each secret under
     ``device_key``."""
 
-    def __init__(self, device_key: bytes, *, where: str = "the key state file") -> None:
+    def __init__(
+        self,
+        device_key: bytes,
+        *,
+        where: str = "the key state file",
+        nonces: Callable[[str], bytes] | None = None,
+    ) -> None:
         if len(device_key) != DEVICE_KEY_LENGTH:
             raise FlashError(
                 f"the device key for {where} has {len(device_key)} bytes, not "
@@ -51,6 +58,9 @@ class DeviceKeySecrets:
             )
         self._key = device_key
         self._where = where
+        # Injected only to write reproducible state files (load-test provisioning): the nonce
+        # for each slot must then be used once per device key.
+        self._nonces = nonces
 
     @classmethod
     def for_state(cls, state: str | os.PathLike[str]) -> DeviceKeySecrets:
@@ -100,7 +110,8 @@ class DeviceKeySecrets:
         return cls(key, where=str(state_path))
 
     def seal(self, secret: bytes, slot: str = "") -> str:
-        sealed = seal_at_rest(self._key, secret, slot.encode("utf-8"))
+        nonce = self._nonces(slot) if self._nonces is not None else None
+        sealed = seal_at_rest(self._key, secret, slot.encode("utf-8"), nonce=nonce)
         return _PREFIX + base64.b64encode(sealed).decode("ascii")
 
     def open(self, sealed: str, slot: str = "") -> bytes:

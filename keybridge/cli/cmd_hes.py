@@ -217,6 +217,13 @@ DEFAULT_ADMIN = ("admin@hideez.com", "admin")
 @click.option("--default-admin", is_flag=True, help="Create admin@hideez.com / admin if empty.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes over the one store (a file; sign-ins stay in their worker).",
+)
 def serve(
     store: Path | None,
     listen: str,
@@ -224,6 +231,7 @@ def serve(
     default_admin: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
+    workers: int,
 ) -> None:
     """Serve HES's login pages and JSON API over the model (READY URL on stdout)."""
     try:
@@ -244,6 +252,10 @@ def serve(
         group.store = store or group.store
         group.profile = serve_profile or group.profile
     model = _model()
+    if workers != 1:
+        from keybridge.hes.web.workers import check_workers
+
+        check_workers(model.path, workers)
     if default_admin:
         _create_default_admin(model)
     if not server.is_loopback(where.host):
@@ -253,6 +265,20 @@ def serve(
             err=True,
         )
     _log_to_stderr()
+    if workers > 1:
+        from keybridge.hes.web.workers import serve_workers
+
+        model.close()  # each worker opens its own
+        serve_workers(
+            model.path,
+            model.profile.value,
+            where,
+            workers,
+            lambda url: click.echo(f"READY {url}"),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
+        return
     app = create_app(model, https=tls_cert is not None)
     config = server.make_config(app, where, tls_cert=tls_cert, tls_key=tls_key)
     web = server.EmulatorServer(config, lambda url: click.echo(f"READY {url}"))
@@ -263,6 +289,71 @@ def serve(
             raise
     if web.url is None:
         raise click.ClickException(f"cannot serve on {listen}: see the message above")
+
+
+@hes.command("provision")
+@click.option(
+    "--store",
+    "prov_store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="New SQLite file for the accounts (refused if it has data, unless --force).",
+)
+@click.option("--users", type=click.IntRange(1, 99_999), required=True, help="How many accounts.")
+@click.option(
+    "--keys-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="New directory for the keys' state files and the load test's account list.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same files.")
+@click.option(
+    "--profile",
+    "prov_profile",
+    type=click.Choice(["hes", "strict"]),
+    help="The store's profile (default: the group's).",
+)
+@click.option(
+    "--password-cost",
+    type=int,
+    default=16,
+    show_default=True,
+    help="scrypt N of the test accounts' passwords (test-only; HES-like: 16384).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing store and keys dir.")
+def provision(
+    prov_store: Path,
+    users: int,
+    keys_dir: Path,
+    seed: int,
+    prov_profile: str | None,
+    password_cost: int,
+    force: bool,
+) -> None:
+    """Make N test accounts with 2FA on and a simulated key for each (for `keybridge loadtest`).
+
+    Each key's state file in the keys dir holds its account's secret and the load generator's
+    pairing; the accounts' passwords and recovery codes are kept there too (never printed).
+    """
+    from keybridge.loadtest.provision import provision as make
+
+    group: _StoreOptions = click.get_current_context().find_object(_StoreOptions)  # type: ignore[assignment]
+    done = make(
+        prov_store,
+        keys_dir,
+        users,
+        seed=seed,
+        profile=prov_profile or group.profile,
+        password_cost=password_cost,
+        force=force,
+    )
+    report(
+        done,
+        lambda d: (
+            f"Provisioned {d.users} accounts ({d.first} .. {d.last}, profile {d.profile}, "
+            f"seed {d.seed}) in {d.store}; their keys in {d.keys_dir}."
+        ),
+    )
 
 
 def _create_default_admin(model: Hes) -> None:

@@ -25,6 +25,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "otp": ("keybridge.cli.cmd_otp", "otp", "Store, list, compute and type OTP codes."),
     "hes": ("keybridge.cli.cmd_hes", "hes", "Drive the HES two-factor model on a SQLite file."),
     "sim": ("keybridge.cli.cmd_sim", "sim", "Run a simulated key."),
+    "loadtest": (
+        "keybridge.cli.cmd_loadtest",
+        "loadtest",
+        "Log in to an HES with many simulated keys (Locust).",
+    ),
     "demo": ("keybridge.cli.cmd_demo", "demo", "Run the end-to-end story on a simulated key."),
     "pair": ("keybridge.cli.cmd_security", "pair", "Pair this host with a key (button press)."),
     "unpair": ("keybridge.cli.cmd_security", "unpair", "Remove a host's pairing from the key."),

@@ -14,7 +14,7 @@ import hmac
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from keybridge.errors import (
@@ -30,6 +30,7 @@ from keybridge.hes.types import (
     LOCKOUT_ATTEMPTS,
     LOCKOUT_SECONDS,
     STEP_TOKEN_SECONDS,
+    EnrolledUser,
     LoginStatus,
     LoginStep,
     OtpSetup,
@@ -152,6 +153,30 @@ class Hes:
                 raise InvalidStateError(
                     f"an account for {email!r} already exists: log in or use another address"
                 ) from None
+
+    def add_enrolled_users(self, users: Iterable[EnrolledUser]) -> int:
+        """Add accounts with 2FA on and their recovery codes, all in one transaction (load-test
+        provisioning: thousands per second); returns how many. A taken address adds none."""
+        count = 0
+        with self._store.transaction() as conn:
+            for user in users:
+                _check_email(user.email)
+                try:
+                    cursor = conn.execute(
+                        "INSERT INTO users (email, email_key, password_hash, otp_key, two_factor)"
+                        " VALUES (?, ?, ?, ?, 1)",
+                        (user.email, _email_key(user.email), user.password_hash, user.otp_key),
+                    )
+                except sqlite3.IntegrityError:
+                    raise InvalidStateError(
+                        f"an account for {user.email!r} already exists: use a new store"
+                    ) from None
+                conn.executemany(
+                    "INSERT INTO recovery_codes (user_id, code) VALUES (?, ?)",
+                    [(cursor.lastrowid, self._stored_form(c)) for c in user.recovery_codes],
+                )
+                count += 1
+        return count
 
     def user(self, email: str) -> UserInfo:
         with self._store.transaction() as conn:

@@ -26,11 +26,13 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     )
 
 
-def hash_password(password: str, n: int = DEFAULT_SCRYPT_N) -> str:
-    """``scrypt$N$r$p$salt_hex$hash_hex`` for ``password`` with a fresh random salt."""
+def hash_password(password: str, n: int = DEFAULT_SCRYPT_N, *, salt: bytes | None = None) -> str:
+    """``scrypt$N$r$p$salt_hex$hash_hex`` for ``password`` with a fresh random salt (inject
+    ``salt`` only to make reproducible test accounts)."""
     if n < 2 or n & (n - 1):
         raise InvalidInputError(f"scrypt cost {n} is not a power of 2 above 1")
-    salt = secrets.token_bytes(_SALT_BYTES)
+    if salt is None:
+        salt = secrets.token_bytes(_SALT_BYTES)
     digest = _scrypt(password, salt, n, _R, _P)
     return f"{_PREFIX}${n}${_R}${_P}${salt.hex()}${digest.hex()}"
 

@@ -15,6 +15,7 @@ __all__ = [
     "LOCKOUT_SECONDS",
     "RECOVERY_CODE_COUNT",
     "STEP_TOKEN_SECONDS",
+    "EnrolledUser",
     "LoginStatus",
     "LoginStep",
     "OtpSetup",
@@ -103,3 +104,18 @@ class UserInfo:
     recovery_codes_left: int
     failed_attempts: int
     locked_until: float | None
+
+
+@dataclass(frozen=True)
+class EnrolledUser:
+    """An account made with 2FA already on (bulk provisioning for load tests).
+
+    ``password_hash`` is :func:`~keybridge.hes.passwords.hash_password`'s form; ``otp_key`` the
+    Base32 authenticator key; ``recovery_codes`` the codes as issued (stored as the profile
+    stores them).
+    """
+
+    email: str
+    password_hash: str
+    otp_key: str
+    recovery_codes: tuple[str, ...]
