@@ -18,7 +18,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bumble import data_types, gatt, hci
 from bumble.controller import Controller
@@ -46,6 +46,9 @@ from keybridge.protocol.fragments import (
     fragment,
 )
 
+if TYPE_CHECKING:
+    from firmware_sim.links.ble_hid import HidKeyboard
+
 log = logging.getLogger(__name__)
 
 #: A message handler: one request in, the messages to send back out (sync or async).
@@ -71,8 +74,12 @@ def default_address(name: str) -> str:
     return ":".join(f"{b:02X}" for b in digest)
 
 
-def advertising_payloads(name: str) -> tuple[bytes, bytes]:
-    """Advertising data and scan response for a key called ``name``."""
+def advertising_payloads(name: str, *, keyboard: bool = False) -> tuple[bytes, bytes]:
+    """Advertising data and scan response for a key called ``name``.
+
+    A key that is also a keyboard advertises the keyboard appearance and the HID service
+    beside the keybridge service; its name then fits only in the scan response.
+    """
     flags = data_types.Flags(
         AdvertisingData.Flags.LE_GENERAL_DISCOVERABLE_MODE
         | AdvertisingData.Flags.BR_EDR_NOT_SUPPORTED
@@ -85,7 +92,14 @@ def advertising_payloads(name: str) -> tuple[bytes, bytes]:
     else:
         cut = encoded[:MAX_ADVERTISED_NAME].decode(errors="ignore")
         short = data_types.ShortenedLocalName(cut)
-    adv = bytes(AdvertisingData([flags, uuids, short]))
+    if keyboard:
+        from firmware_sim.links.ble_hid import APPEARANCE_KEYBOARD
+
+        hid = data_types.CompleteListOf16BitServiceUUIDs([UUID.from_16_bits(0x1812)])
+        appearance = data_types.Appearance.from_int(APPEARANCE_KEYBOARD)
+        adv = bytes(AdvertisingData([flags, hid, uuids, appearance]))
+    else:
+        adv = bytes(AdvertisingData([flags, uuids, short]))
     scan_response = bytes(AdvertisingData([data_types.CompleteLocalName(name)]))
     return adv, scan_response
 
@@ -121,6 +135,7 @@ class BleKeyPeripheral:
         protocol_version: reported by the info characteristic.
         state_flags: called on each read of the info characteristic.
         on_disconnect: called when a host disconnects (e.g. to drop a secure session).
+        keyboard: HID over GATT beside the keybridge service (the key as a BLE keyboard).
     """
 
     def __init__(
@@ -134,6 +149,7 @@ class BleKeyPeripheral:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         state_flags: Callable[[], StateFlags] | None = None,
         on_disconnect: Callable[[], None] | None = None,
+        keyboard: HidKeyboard | None = None,
     ) -> None:
         if max_mtu < ATT_MIN_MTU:
             raise ValueError(f"max_mtu must be at least {ATT_MIN_MTU}")
@@ -158,6 +174,7 @@ class BleKeyPeripheral:
         self.max_message_size = max_message_size
         self.state_flags = state_flags or (lambda: StateFlags(0))
         self.on_disconnect = on_disconnect
+        self.keyboard = keyboard
         self.stats = LinkStats()
         self.device: Device | None = None
         self._transport: Transport | None = None
@@ -172,7 +189,7 @@ class BleKeyPeripheral:
         config = DeviceConfiguration()
         config.name = self.name
         config.address = hci.Address(self.address)
-        adv, scan_response = advertising_payloads(self.name)
+        adv, scan_response = advertising_payloads(self.name, keyboard=self.keyboard is not None)
         config.advertising_data = adv
         config.scan_response_data = scan_response
         config.advertising_interval_min = ADVERTISING_INTERVAL_MS
@@ -198,6 +215,8 @@ class BleKeyPeripheral:
             gatt.CharacteristicValue[bytes](read=self._read_info),
         )
         device.add_service(gatt.Service(SERVICE_UUID, [rx, tx, info]))
+        if self.keyboard is not None:
+            self.keyboard.install(device)
         device.on(device.EVENT_CONNECTION, self._on_connection)
         self._tx_char = tx
         return device
