@@ -14,11 +14,9 @@ nothing. The core types through it as a :class:`~firmware_sim.firmware.keyboard_
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +51,7 @@ HID_INFORMATION = bytes([0x11, 0x01, 0x00, 0x02])
 """bcdHID 1.11, no country code, flags: normally connectable."""
 _INPUT, _OUTPUT = 1, 2
 _PROTOCOL_REPORT = 1
+_NOTIFY = bytes([0x1B])  # ATT_HANDLE_VALUE_NTF
 
 PairingMode = Literal["passkey", "just-works"]
 
@@ -163,8 +162,6 @@ class HidKeyboard:
         self._input: gatt.Characteristic[bytes] | None = None
         self._boot_input: gatt.Characteristic[bytes] | None = None
         self._protocol_mode = _PROTOCOL_REPORT
-        self._queue: deque[bytes] = deque()
-        self._sender: asyncio.Task[None] | None = None
 
     # -- KeyboardOut -------------------------------------------------------------------------
 
@@ -174,14 +171,33 @@ class HidKeyboard:
 
     @property
     def busy(self) -> bool:
-        return bool(self._queue) or (self._sender is not None and not self._sender.done())
+        """The radio still holds packets the controller has not sent (an earlier code's)."""
+        queue = self.device.host.le_acl_packet_queue if self.device is not None else None
+        return queue is not None and queue.pending > 0
 
     def send(self, reports: bytes) -> None:
-        self._queue.extend(
-            reports[i : i + REPORT_SIZE] for i in range(0, len(reports), REPORT_SIZE)
-        )
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send_queued())
+        """Hand every report to the Bluetooth stack now, in order (it queues them for the
+        controller, which sends them as its connection events come)."""
+        assert self.device is not None
+        hosts = self._hosts()
+        if not hosts:
+            log.warning("%s: no bonded host connected; the reports are dropped", self.name)
+            return
+        char = self._input if self._protocol_mode == _PROTOCOL_REPORT else self._boot_input
+        assert char is not None
+        server = self.device.gatt_server
+        prefix = _NOTIFY + char.handle.to_bytes(2, "little")
+        for offset in range(0, len(reports), REPORT_SIZE):
+            report = reports[offset : offset + REPORT_SIZE]
+            for connection in hosts:
+                # The ATT notification sent directly: Bumble's notify_subscriber formats each
+                # one for its debug log, which costs more than sending it.
+                cccd = server.subscribers.get(connection, {}).get(char.handle)
+                if cccd is not None and cccd[:1] and cccd[0] & 0x01:
+                    server.send_gatt_pdu(connection, prefix + report)
+            self.reports_sent += 1
+            if self.on_report is not None:
+                self.on_report(report)
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -300,25 +316,6 @@ class HidKeyboard:
             for connection in self.device.connections.values()
             if connection.is_encrypted and str(connection.peer_address) in bonded
         ]
-
-    async def _send_queued(self) -> None:
-        assert self.device is not None
-        while self._queue:
-            report = self._queue.popleft()
-            hosts = self._hosts()
-            if not hosts:  # the host went away mid-code: the rest would type into nothing
-                log.warning(
-                    "%s: bonded host gone; %d reports dropped", self.name, len(self._queue) + 1
-                )
-                self._queue.clear()
-                return
-            char = self._input if self._protocol_mode == _PROTOCOL_REPORT else self._boot_input
-            assert char is not None
-            for connection in hosts:
-                await self.device.notify_subscriber(connection, char, report)
-            self.reports_sent += 1
-            if self.on_report is not None:
-                self.on_report(report)
 
 
 def _encrypted_cccd(device: Device, characteristic: gatt.Characteristic[bytes]) -> gatt.Descriptor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import inspect
 import logging
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from firmware_sim.links.ble_hid import HidKeyboard
 
 log = logging.getLogger(__name__)
+_CONTROLLER_LOG = logging.getLogger("bumble.controller")
+_HOST_LOG = logging.getLogger("bumble.host")
 
 #: A message handler: one request in, the messages to send back out (sync or async).
 MessageHandler = Callable[[bytes], Sequence[bytes] | Awaitable[Sequence[bytes]]]
@@ -97,7 +100,7 @@ def advertising_payloads(name: str, *, keyboard: bool = False) -> tuple[bytes, b
 
         hid = data_types.CompleteListOf16BitServiceUUIDs([UUID.from_16_bits(0x1812)])
         appearance = data_types.Appearance.from_int(APPEARANCE_KEYBOARD)
-        adv = bytes(AdvertisingData([flags, hid, uuids, appearance]))
+        adv = bytes(AdvertisingData([flags, hid, uuids, appearance]))  # 29 bytes: no name
     else:
         adv = bytes(AdvertisingData([flags, uuids, short]))
     scan_response = bytes(AdvertisingData([data_types.CompleteLocalName(name)]))
@@ -370,11 +373,73 @@ class VirtualController(Controller):
             asyncio.get_running_loop().call_soon(self.send_hci_packet, failed)
         return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
 
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        # The stock controller sends the advertising data again as the scan response: a key
+        # that is also a keyboard has its name in its real scan response only.
+        if isinstance(
+            packet,
+            hci.HCI_LE_Advertising_Report_Event | hci.HCI_LE_Extended_Advertising_Report_Event,
+        ):
+            packet = type(packet)([self._scan_response(report) for report in packet.reports])
+        if _CONTROLLER_LOG.isEnabledFor(logging.DEBUG):
+            super().send_hci_packet(packet)
+        elif self.host:
+            # As the stock one does, without formatting the packet for a debug log that is
+            # off: that formatting cost a virtual radio most of its time per packet.
+            asyncio.get_running_loop().call_soon(self.host.on_packet, bytes(packet))
+
+    def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if _CONTROLLER_LOG.isEnabledFor(logging.DEBUG):
+            super().on_hci_packet(packet)
+        elif isinstance(packet, hci.HCI_AclDataPacket):  # the same dispatch, unlogged
+            self.on_hci_acl_data_packet(packet)
+        elif isinstance(packet, hci.HCI_Command):
+            self.on_hci_command_packet(packet)
+        else:
+            super().on_hci_packet(packet)
+
+    def _scan_response(self, report: Any) -> Any:
+        legacy = hci.HCI_LE_Advertising_Report_Event.EventType.SCAN_RSP
+        extended = hci.HCI_LE_Extended_Advertising_Report_Event.EventType.SCAN_RESPONSE
+        is_legacy = isinstance(report, hci.HCI_LE_Advertising_Report_Event.Report)
+        is_response = report.event_type == legacy if is_legacy else report.event_type & extended
+        if not is_response:
+            return report
+        advertiser = self.link.find_le_controller(report.address) if self.link else None
+        if advertiser is None:
+            return report
+        data = bytes(advertiser.le_legacy_advertiser.scan_response_data)
+        for advertising_set in advertiser.advertising_sets.values():
+            if advertising_set.random_address == report.address:
+                data = bytes(advertising_set.scan_response_data)
+        return dataclasses.replace(report, data=bytes(data))
+
+
+class QuietHost(Host):
+    """Bumble's host, without formatting every HCI packet for a debug log that is off (per
+    packet, that cost more than the rest of the host's work on a virtual radio)."""
+
+    def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if self.snooper is not None or _HOST_LOG.isEnabledFor(logging.DEBUG):
+            super().on_hci_packet(packet)
+        elif isinstance(packet, hci.HCI_AclDataPacket):
+            self.on_hci_acl_data_packet(packet)
+        elif isinstance(packet, hci.HCI_Event):
+            self.on_hci_event_packet(packet)
+        else:
+            super().on_hci_packet(packet)
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if self.snooper is not None or _HOST_LOG.isEnabledFor(logging.DEBUG):
+            super().send_hci_packet(packet)
+        elif self.hci_sink:
+            self.hci_sink.on_packet(bytes(packet))
+
 
 def attach_virtual_controller(link: LocalLink, name: str) -> Host:
     """A Bumble host driving a new virtual controller on ``link``."""
     controller = VirtualController(name, link=link)
-    return Host(controller, AsyncPipeSink(controller))
+    return QuietHost(controller, AsyncPipeSink(controller))
 
 
 async def serve_ble(
@@ -395,6 +460,6 @@ async def serve_ble(
         await peripheral.start_on_host(attach_virtual_controller(hci_transport, f"key-{name}"))
     else:
         transport = await open_transport(hci_transport)
-        host = Host(transport.source, transport.sink)
+        host = QuietHost(transport.source, transport.sink)
         await peripheral.start_on_host(host, transport)
     return peripheral
