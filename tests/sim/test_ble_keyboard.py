@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from firmware_sim.links.ble_peripheral import BleKeyPeripheral
     from firmware_sim.links.virtual_radio import VirtualRadio
     from firmware_sim.testing.hid_host import HidHost
+    from keybridge.transport.ble import BleBackend
 
 SECRET = b"12345678901234567890"
 NOW = 1_111_111_109.0
@@ -143,3 +144,26 @@ async def test_no_bonded_host_no_typing(key: KeyboardKey, caplog: pytest.LogCapt
         assert not perform_gesture(key.firmware, GESTURE)
     assert "no bonded host" in caplog.text
     assert key.hid.reports_sent == 0
+
+
+async def test_a_host_session_has_the_key_type_on_its_keyboard(
+    key: KeyboardKey, os_host: HidHost, backend: BleBackend
+) -> None:
+    from keybridge.hostconfig import HostConfig
+    from keybridge.protocol.constants import Status
+    from keybridge.protocol.status import DeviceError
+    from keybridge.session import ConnectOptions, KeySession
+    from keybridge.transport.ble import BleTransport
+
+    # Found by name: a keyboard key's name is in its scan response only.
+    link = BleTransport("ble:kbhid", backend=backend, timeout=5, scan_timeout=3)
+    async with link:
+        session = await KeySession.attach(link, ConnectOptions(config=HostConfig(None)))
+        await session.pairing.pair(lambda code: True)
+        with pytest.raises(DeviceError) as refused:
+            await session.otp_type_on_key("hes", enter=True)
+        assert refused.value.status == Status.NO_KEYBOARD_HOST
+    # One connection at a time: the OS bonds once the host session is gone.
+    await _bond(os_host, key)
+    assert perform_gesture(key.firmware, GESTURE)
+    assert decode_reports(await os_host.take(14), "us") == _expected_code() + "\n"
