@@ -65,22 +65,47 @@ class BondStore(KeyStore):
     """Bumble's key store in a JSON file (0600, written atomically: temp file, fsync, rename).
 
     The file holds the bonded hosts' link keys; it sits beside the key's state file, as BlueZ
-    keeps its bonds under ``/var/lib/bluetooth``, readable by the key's owner only.
+    keeps its bonds under ``/var/lib/bluetooth``, readable by the key's owner only. ``owner``
+    gives the key's current identity (its key id): bonds made under another one (before a
+    factory reset) are forgotten, so a reset key types to no computer it knew before.
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, owner: Callable[[], bytes] | None = None) -> None:
         self.path = path
+        self._owner = owner
+        self._owner_id: str | None = None
         self._keys: dict[str, dict[str, Any]] = {}
         if path is not None and path.exists():
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(loaded, dict):
-                raise ValueError(f"the bond file {path} is not a JSON object")
-            self._keys = loaded
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(loaded, dict) or not isinstance(loaded.get("peers"), dict):
+                    raise ValueError("not a bond file")
+            except (OSError, ValueError) as exc:
+                raise ValueError(
+                    f"the bond file {path} cannot be used ({exc}): remove it, and pair the "
+                    "computers with the key again"
+                ) from None
+            self._owner_id = loaded.get("owner")
+            self._keys = loaded["peers"]
+        self._check_owner()
 
     @property
     def names(self) -> set[str]:
         """The bonded peers' addresses."""
+        self._check_owner()
         return set(self._keys)
+
+    def _check_owner(self) -> None:
+        if self._owner is None:
+            return
+        current = self._owner().hex()
+        if self._owner_id == current:
+            return
+        if self._keys:
+            log.warning("the key was reset: its %d Bluetooth bonds are forgotten", len(self._keys))
+        self._keys.clear()
+        self._owner_id = current
+        self._save()
 
     def _save(self) -> None:
         if self.path is None:
@@ -88,7 +113,7 @@ class BondStore(KeyStore):
         temp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(self._keys, out, sort_keys=True, indent=1)
+            json.dump({"owner": self._owner_id, "peers": self._keys}, out, sort_keys=True, indent=1)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, self.path)
@@ -98,15 +123,18 @@ class BondStore(KeyStore):
         self._save()
 
     async def update(self, name: str, keys: PairingKeys) -> None:
+        self._check_owner()
         self._keys.setdefault(name, {}).update(keys.to_dict())
         self._save()
         log.info("bonded with %s", name)
 
     async def get(self, name: str) -> PairingKeys | None:
+        self._check_owner()
         keys = self._keys.get(name)
         return None if keys is None else PairingKeys.from_dict(keys)
 
     async def get_all(self) -> list[tuple[str, PairingKeys]]:
+        self._check_owner()
         return [(name, PairingKeys.from_dict(keys)) for name, keys in self._keys.items()]
 
     async def delete_all(self) -> None:
@@ -137,6 +165,7 @@ class HidKeyboard:
         bonds: the bond file (None: bonds live in memory).
         pairing: ``passkey`` (the key shows a 6-digit passkey) or ``just-works``.
         on_passkey: called with each passkey the key shows.
+        owner: the key's identity (its key id; see :class:`BondStore`).
     """
 
     def __init__(
@@ -147,10 +176,11 @@ class HidKeyboard:
         bonds: Path | None = None,
         pairing: PairingMode = "passkey",
         on_passkey: Callable[[str], None] | None = None,
+        owner: Callable[[], bytes] | None = None,
     ) -> None:
         self.name = name
         self.serial = serial
-        self.store = BondStore(bonds)
+        self.store = BondStore(bonds, owner)
         self.pairing: PairingMode = pairing
         self.on_passkey = on_passkey
         self.passkey: str | None = None

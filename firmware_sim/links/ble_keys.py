@@ -249,10 +249,18 @@ def _keyboard(options: ServeOptions, firmware: Device, name: str, path: Path) ->
         serial=str(getattr(firmware, "serial", "")),
         bonds=path.with_name(path.name + ".bonds"),
         pairing="just-works" if options.keyboard == "just-works" else "passkey",
+        owner=_key_id_of(firmware),
     )
     if hasattr(firmware, "keyboard"):
         firmware.keyboard = hid
     return {"keyboard": hid}
+
+
+def _key_id_of(firmware: Device) -> Callable[[], bytes] | None:
+    state = getattr(firmware, "state", None)
+    if state is None or not hasattr(state, "key_id"):
+        return None
+    return lambda: bytes(firmware.state.key_id)  # type: ignore[attr-defined]
 
 
 def _gesture(keys: list[Device], spec: str) -> None:

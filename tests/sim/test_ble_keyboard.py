@@ -57,7 +57,9 @@ async def _serve(radio: VirtualRadio, tmp_path: Path, button: str = "auto") -> K
     from firmware_sim.links.ble_hid import HidKeyboard
 
     firmware = _firmware(button)
-    hid = HidKeyboard(name="kbhid", bonds=tmp_path / "key.state.bonds")
+    hid = HidKeyboard(
+        name="kbhid", bonds=tmp_path / "key.state.bonds", owner=lambda: firmware.state.key_id
+    )
     peripheral = await radio.add_key(firmware, name="kbhid", keyboard=hid)
     firmware.keyboard = hid
     return KeyboardKey(firmware, hid, peripheral)
@@ -167,3 +169,27 @@ async def test_a_host_session_has_the_key_type_on_its_keyboard(
     await _bond(os_host, key)
     assert perform_gesture(key.firmware, GESTURE)
     assert decode_reports(await os_host.take(14), "us") == _expected_code() + "\n"
+
+
+async def test_a_reset_key_forgets_its_bonds(
+    key: KeyboardKey, os_host: HidHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _bond(os_host, key)
+    assert key.hid.host_connected
+    key.firmware.commit(key.firmware.security.wiped())  # RESET: a new key id
+    key.firmware.commit(otp_store.put(key.firmware.state, OtpPutRequest("hes", SECRET)))
+    with caplog.at_level(logging.WARNING):
+        assert not perform_gesture(key.firmware, GESTURE)
+    assert "Bluetooth bonds are forgotten" in caplog.text
+    assert key.hid.store.names == set()
+    assert os_host.reports.empty()
+
+
+def test_a_damaged_bond_file_is_refused_and_kept(tmp_path: Path) -> None:
+    from firmware_sim.links.ble_hid import BondStore
+
+    path = tmp_path / "key.state.bonds"
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="remove it, and pair the computers"):
+        BondStore(path)
+    assert path.read_text(encoding="utf-8") == "{not json"
