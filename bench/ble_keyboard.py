@@ -4,7 +4,9 @@ and Enter at the OS's HID host, against the same reports returned over the keybr
 Both run in the same run on one virtual radio, interleaved: key A is a Bluetooth keyboard
 bonded with an OS's HID host (the gesture's 14 reports are notified on its input report); key B,
 the same firmware, answers a host's OTP_TYPE in an encrypted session with the same 14 reports
-in one sealed response. Goal: gesture <= 1.2x the keybridge round trip.
+in one sealed response. Goal: gesture <= 1.2x the keybridge round trip. The OS's stand-in
+(``firmware_sim.testing.hid_host.HidHost``) takes each input report from its ATT notification as
+it arrives, as an OS's HID driver does.
 
     python bench/ble_keyboard.py [--rounds N]
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from bumble import gatt, hci
+from bumble import att, gatt, hci
 from bumble.device import Connection, Device, DeviceConfiguration, Peer
 from bumble.host import Host
 from bumble.keys import MemoryKeyStore
@@ -90,8 +90,27 @@ class HidHost:
                     reference = bytes(await descriptor.read_value())
                     if reference == bytes([REPORT_ID, 1]):
                         await peer.subscribe(char, self.reports.put_nowait)
+                        self._take_notifications(char.handle)
                         return
         raise AssertionError("the key has no input report")
+
+    def _take_notifications(self, handle: int) -> None:
+        # As an OS's HID driver does, a notification of the input report is a key event taken
+        # as it arrives; Bumble's GATT client would first format it for its debug log.
+        assert self.connection is not None and self.connection.gatt_client is not None
+        client = self.connection.gatt_client
+        on_gatt_pdu = client.on_gatt_pdu
+
+        def on_pdu(pdu: att.ATT_PDU) -> None:
+            if (
+                isinstance(pdu, att.ATT_Handle_Value_Notification)
+                and pdu.attribute_handle == handle
+            ):
+                self.reports.put_nowait(bytes(pdu.attribute_value))
+            else:
+                on_gatt_pdu(pdu)
+
+        client.on_gatt_pdu = on_pdu  # type: ignore[method-assign,assignment]
 
     async def take(self, count: int, timeout: float = 10.0) -> list[bytes]:
         """The next ``count`` reports the key sent."""
