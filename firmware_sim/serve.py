@@ -60,6 +60,12 @@ class ServeOptions(Record):
     """Announce the keys for device discovery (``keybridge devices``) while serving."""
     faults: str = ""
     """A ``--faults`` SPEC (see ``links.fault_spec``); empty: a faultless key."""
+    keyboard: str = ""
+    """BLE only: ``passkey`` or ``just-works`` makes the key a Bluetooth keyboard too (HID over
+    GATT, bonding that way); empty: no keyboard."""
+    gesture: str = ""
+    """BLE only: ``KIND:NAME`` (``firmware_sim.firmware.keyboard_out.Gesture``): SIGURG makes
+    that gesture, which types NAME's code and Enter on the key's keyboard."""
 
 
 def parse_link(spec: str) -> tuple[str, str, int]:
@@ -93,7 +99,8 @@ def parse_link(spec: str) -> tuple[str, str, int]:
 PROG = "python -m firmware_sim serve"
 USAGE = f"""usage: {PROG} [--link pty|tcp:HOST:PORT|ble-virtual|ble:TRANSPORT] [--state FILE]
     [--clock real|fixed:UNIX|offset:SECONDS] [--button auto|deny|manual|scripted:STEPS]
-    [--keys N] [--faults SPEC] [-v | -q] [--no-announce]
+    [--keys N] [--faults SPEC] [--keyboard passkey|just-works] [--gesture KIND:NAME]
+    [-v | -q] [--no-announce]
 
 Serve simulated keys; prints 'READY <device URL>' on stdout per key once it accepts connections.
 
@@ -110,12 +117,25 @@ Serve simulated keys; prints 'READY <device URL>' on stdout per key once it acce
   --keys N              serve N independent keys (N ptys or ports, one READY line each)
   --faults SPEC         inject faults, e.g. drop=0.05,corrupt=0.01@in,delay=0.01:200ms,
                         duplicate=0.02,disconnect-after=40,power-cut-after-writes=3,seed=7
+  --keyboard PAIRING    BLE: the key is also a Bluetooth keyboard (HID over GATT); bonding
+                        shows a passkey on the log (passkey) or needs none (just-works)
+  --gesture KIND:NAME   BLE: a button gesture (long-press or double-press; kill -URG PID
+                        makes it) types NAME's code and Enter; implies --keyboard passkey
   -v, --verbose         log every connection and every frame in hex
   -q, --quiet           log warnings only
   --no-announce         do not list the keys in device discovery (keybridge devices)
 """
 
-_VALUED = ("--link", "--state", "--clock", "--button", "--keys", "--faults")
+_VALUED = (
+    "--link",
+    "--state",
+    "--clock",
+    "--button",
+    "--keys",
+    "--faults",
+    "--keyboard",
+    "--gesture",
+)
 _FLAGS = {"-v": "--verbose", "--verbose": "--verbose", "-q": "--quiet", "--quiet": "--quiet"}
 
 
@@ -182,6 +202,7 @@ def parse_args(argv: Sequence[str]) -> ServeOptions:
                 "--faults: link faults work on pty and tcp links; on BLE, only "
                 "power-cut-after-writes"
             )
+    keyboard, gesture = _keyboard_options(values, link)
     state = values.get("--state")
     return ServeOptions(
         link=link,
@@ -194,7 +215,27 @@ def parse_args(argv: Sequence[str]) -> ServeOptions:
         verbosity=1 if "--verbose" in values else -1 if "--quiet" in values else 0,
         announce="--no-announce" not in values,
         faults=faults,
+        keyboard=keyboard,
+        gesture=gesture,
     )
+
+
+def _keyboard_options(values: dict[str, str], link: str) -> tuple[str, str]:
+    keyboard = values.get("--keyboard", "")
+    gesture = values.get("--gesture", "")
+    if keyboard and keyboard not in ("passkey", "just-works"):
+        _usage_error(f"--keyboard {keyboard!r}: use passkey or just-works")
+    if gesture:
+        from firmware_sim.firmware.keyboard_out import Gesture
+
+        try:
+            Gesture.parse(gesture)
+        except InvalidInputError as exc:
+            _usage_error(f"--gesture: {exc}")
+        keyboard = keyboard or "passkey"
+    if keyboard and not link.startswith("ble"):
+        _usage_error("--keyboard and --gesture need a BLE link (--link ble-virtual or ble:...)")
+    return keyboard, gesture
 
 
 def _check_specs(clock: str, button: str) -> None:

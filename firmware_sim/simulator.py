@@ -52,6 +52,8 @@ class Simulator:
         keys: int = 1,
         announce: bool = False,
         faults: str = "",
+        keyboard: str = "",
+        gesture: str = "",
         extra_args: Sequence[str] = (),
         python: str = sys.executable,
         env: dict[str, str] | None = None,
@@ -66,6 +68,10 @@ class Simulator:
         """Announce the keys to device discovery; off by default so test keys stay private."""
         self.faults = faults
         """A ``--faults`` SPEC (``drop=0.05,seed=7``; see docs/qa.md); empty: no faults."""
+        self.keyboard = keyboard
+        """BLE links: ``passkey`` or ``just-works`` serves the key as a Bluetooth keyboard too."""
+        self.gesture = gesture
+        """BLE links: ``KIND:NAME``, the gesture :meth:`gesture` makes (implies a keyboard)."""
         self.extra_args = list(extra_args)
         self.python = python
         self.env = env
@@ -84,6 +90,10 @@ class Simulator:
         args += ["--clock", self.clock, "--button", self.button, "--keys", str(self.keys)]
         if self.faults:
             args += ["--faults", self.faults]
+        if self.keyboard:
+            args += ["--keyboard", self.keyboard]
+        if self.gesture:
+            args += ["--gesture", self.gesture]
         if not self.announce:
             args.append("--no-announce")
         return args + self.extra_args
@@ -169,6 +179,10 @@ class Simulator:
     def decline(self) -> None:
         """Decline every waiting button request."""
         self._process().send_signal(signal.SIGUSR2)
+
+    def make_gesture(self) -> None:
+        """Make the button gesture (``gesture=``): each key types the code on its keyboard."""
+        self._process().send_signal(signal.SIGURG)
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit status."""

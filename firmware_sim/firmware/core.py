@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from firmware_sim.firmware import otp_store
+from firmware_sim.firmware import keyboard_out, otp_store
 from firmware_sim.firmware.button import Button, Decision
 from firmware_sim.firmware.clock import ClockBackwardsError, KeyClock
 from firmware_sim.firmware.dispatch import (
@@ -54,7 +54,6 @@ from keybridge.protocol.commands import (
     OtpPutRequest,
     OtpRenameRequest,
     OtpTypeRequest,
-    OtpTypeResponse,
     PingBody,
     SetTimeRequest,
     SetTimeResponse,
@@ -119,6 +118,8 @@ class Firmware:
         self._last_code: otp_store.Computed | None = None
         """The last TOTP code computed: asked again within its step, it is not recomputed."""
         self.handling_sealed = False
+        self.keyboard: keyboard_out.KeyboardOut | None = None
+        """The key's own keyboard (HID over GATT), when a BLE link gives it one."""
         self._limit = MAX_MESSAGE
         self._handlers: dict[Command, Handler] = {
             Command.GET_INFO: self._get_info,
@@ -427,27 +428,20 @@ class Firmware:
         otp_store.check_computable(credential, self.clock.now())
 
         def calculate() -> Body:
-            code = self._code(body.name)
+            code = self.code(body.name)
             return OtpCalculateResponse(code.code, code.valid_until, code.counter)
 
         return Wait(calculate)
 
     def _otp_type(self, body: Body) -> Body | Wait:
         assert isinstance(body, OtpTypeRequest)
-        _, credential = otp_store.lookup(self._state, body.name)
-        requested = body.layout if body.layout is not None else credential.layout
-        layout = otp_store.resolve_layout(requested if requested is not None else "us")
-        otp_store.check_typeable(layout, body.enter)
-        otp_store.check_computable(credential, self.clock.now())
+        return keyboard_out.otp_type(self._state, body, self.clock.now(), self.code, self.keyboard)
 
-        def type_code() -> Body:
-            code = self._code(body.name)
-            reports = otp_store.type_reports(code.code, layout, body.enter)
-            return OtpTypeResponse(reports=reports, layout=layout.id)
+    def clock_now(self) -> float | None:
+        """The key's time (None until a host set it)."""
+        return self.clock.now()
 
-        return Wait(type_code) if credential.require_button else type_code()
-
-    def _code(self, name: str) -> otp_store.Computed:
+    def code(self, name: str) -> otp_store.Computed:
         """Compute the code; an HOTP counter is advanced and saved before anyone sees it."""
         index, credential = otp_store.lookup(self._state, name)
         return self._code_of(index, credential)

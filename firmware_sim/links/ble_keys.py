@@ -20,7 +20,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from keybridge.errors import InvalidInputError
 
@@ -184,6 +184,8 @@ async def _serve(
             loop.add_signal_handler(signum, stop.set)
         loop.add_signal_handler(signal.SIGUSR1, button, "press")
         loop.add_signal_handler(signal.SIGUSR2, button, "decline")
+        if options.gesture:
+            loop.add_signal_handler(signal.SIGURG, _gesture, keys, options.gesture)
         urls: list[str] = []
         names: set[str] = set()
         try:
@@ -193,12 +195,15 @@ async def _serve(
                 firmware = make_device(options, path)
                 keys.append(firmware)
                 name = ble_key_name(str(getattr(firmware, "serial", index)), names)
-                flags = _flags_of(firmware)
+                extra = {
+                    "state_flags": _flags_of(firmware),
+                    **_keyboard(options, firmware, name, path),
+                }
                 if radio is not None:
-                    key = await radio.add_key(firmware, name=name, state_flags=flags)
+                    key = await radio.add_key(firmware, name=name, **extra)
                 else:
                     transport = options.link.removeprefix("ble:")
-                    key = await serve_ble(firmware, transport, name=name, state_flags=flags)
+                    key = await serve_ble(firmware, transport, name=name, **extra)
                     urls.append(ble_url(key.address))
                 peripherals.append(key)
                 log.info(
@@ -230,6 +235,43 @@ async def _serve(
                 await key.stop()
         if tempdir is not None:
             shutil.rmtree(tempdir, ignore_errors=True)
+
+
+def _keyboard(options: ServeOptions, firmware: Device, name: str, path: Path) -> dict[str, Any]:
+    """The peripheral's ``keyboard`` option for ``--keyboard``: HID over GATT whose bonds live
+    in ``STATE.bonds``, given to the core as its keyboard."""
+    if not options.keyboard:
+        return {}
+    from firmware_sim.links.ble_hid import HidKeyboard
+
+    hid = HidKeyboard(
+        name=name,
+        serial=str(getattr(firmware, "serial", "")),
+        bonds=path.with_name(path.name + ".bonds"),
+        pairing="just-works" if options.keyboard == "just-works" else "passkey",
+        owner=_key_id_of(firmware),
+    )
+    if hasattr(firmware, "keyboard"):
+        firmware.keyboard = hid
+    return {"keyboard": hid}
+
+
+def _key_id_of(firmware: Device) -> Callable[[], bytes] | None:
+    state = getattr(firmware, "state", None)
+    if state is None or not hasattr(state, "key_id"):
+        return None
+    return lambda: bytes(firmware.state.key_id)  # type: ignore[attr-defined]
+
+
+def _gesture(keys: list[Device], spec: str) -> None:
+    from firmware_sim.firmware.keyboard_out import Gesture, perform_gesture
+
+    gesture = Gesture.parse(spec)
+    for key in keys:
+        if hasattr(key, "keyboard"):
+            perform_gesture(key, gesture)  # type: ignore[arg-type]  # a Firmware
+        else:
+            log.warning("%s gesture: this key has no keyboard", gesture.kind)
 
 
 def _flags_of(firmware: Device) -> Callable[[], StateFlags]:

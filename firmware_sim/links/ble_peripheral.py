@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bumble import data_types, gatt, hci
 from bumble.controller import Controller
@@ -46,7 +47,12 @@ from keybridge.protocol.fragments import (
     fragment,
 )
 
+if TYPE_CHECKING:
+    from firmware_sim.links.ble_hid import HidKeyboard
+
 log = logging.getLogger(__name__)
+_CONTROLLER_LOG = logging.getLogger("bumble.controller")
+_HOST_LOG = logging.getLogger("bumble.host")
 
 #: A message handler: one request in, the messages to send back out (sync or async).
 MessageHandler = Callable[[bytes], Sequence[bytes] | Awaitable[Sequence[bytes]]]
@@ -71,8 +77,12 @@ def default_address(name: str) -> str:
     return ":".join(f"{b:02X}" for b in digest)
 
 
-def advertising_payloads(name: str) -> tuple[bytes, bytes]:
-    """Advertising data and scan response for a key called ``name``."""
+def advertising_payloads(name: str, *, keyboard: bool = False) -> tuple[bytes, bytes]:
+    """Advertising data and scan response for a key called ``name``.
+
+    A key that is also a keyboard advertises the keyboard appearance and the HID service
+    beside the keybridge service; its name then fits only in the scan response.
+    """
     flags = data_types.Flags(
         AdvertisingData.Flags.LE_GENERAL_DISCOVERABLE_MODE
         | AdvertisingData.Flags.BR_EDR_NOT_SUPPORTED
@@ -85,7 +95,14 @@ def advertising_payloads(name: str) -> tuple[bytes, bytes]:
     else:
         cut = encoded[:MAX_ADVERTISED_NAME].decode(errors="ignore")
         short = data_types.ShortenedLocalName(cut)
-    adv = bytes(AdvertisingData([flags, uuids, short]))
+    if keyboard:
+        from firmware_sim.links.ble_hid import APPEARANCE_KEYBOARD
+
+        hid = data_types.CompleteListOf16BitServiceUUIDs([UUID.from_16_bits(0x1812)])
+        appearance = data_types.Appearance.from_int(APPEARANCE_KEYBOARD)
+        adv = bytes(AdvertisingData([flags, hid, uuids, appearance]))  # 29 bytes: no name
+    else:
+        adv = bytes(AdvertisingData([flags, uuids, short]))
     scan_response = bytes(AdvertisingData([data_types.CompleteLocalName(name)]))
     return adv, scan_response
 
@@ -121,6 +138,7 @@ class BleKeyPeripheral:
         protocol_version: reported by the info characteristic.
         state_flags: called on each read of the info characteristic.
         on_disconnect: called when a host disconnects (e.g. to drop a secure session).
+        keyboard: HID over GATT beside the keybridge service (the key as a BLE keyboard).
     """
 
     def __init__(
@@ -134,6 +152,7 @@ class BleKeyPeripheral:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         state_flags: Callable[[], StateFlags] | None = None,
         on_disconnect: Callable[[], None] | None = None,
+        keyboard: HidKeyboard | None = None,
     ) -> None:
         if max_mtu < ATT_MIN_MTU:
             raise ValueError(f"max_mtu must be at least {ATT_MIN_MTU}")
@@ -158,6 +177,7 @@ class BleKeyPeripheral:
         self.max_message_size = max_message_size
         self.state_flags = state_flags or (lambda: StateFlags(0))
         self.on_disconnect = on_disconnect
+        self.keyboard = keyboard
         self.stats = LinkStats()
         self.device: Device | None = None
         self._transport: Transport | None = None
@@ -172,7 +192,7 @@ class BleKeyPeripheral:
         config = DeviceConfiguration()
         config.name = self.name
         config.address = hci.Address(self.address)
-        adv, scan_response = advertising_payloads(self.name)
+        adv, scan_response = advertising_payloads(self.name, keyboard=self.keyboard is not None)
         config.advertising_data = adv
         config.scan_response_data = scan_response
         config.advertising_interval_min = ADVERTISING_INTERVAL_MS
@@ -198,6 +218,8 @@ class BleKeyPeripheral:
             gatt.CharacteristicValue[bytes](read=self._read_info),
         )
         device.add_service(gatt.Service(SERVICE_UUID, [rx, tx, info]))
+        if self.keyboard is not None:
+            self.keyboard.install(device)
         device.on(device.EVENT_CONNECTION, self._on_connection)
         self._tx_char = tx
         return device
@@ -351,11 +373,73 @@ class VirtualController(Controller):
             asyncio.get_running_loop().call_soon(self.send_hci_packet, failed)
         return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
 
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        # The stock controller sends the advertising data again as the scan response: a key
+        # that is also a keyboard has its name in its real scan response only.
+        if isinstance(
+            packet,
+            hci.HCI_LE_Advertising_Report_Event | hci.HCI_LE_Extended_Advertising_Report_Event,
+        ):
+            packet = type(packet)([self._scan_response(report) for report in packet.reports])
+        if _CONTROLLER_LOG.isEnabledFor(logging.DEBUG):
+            super().send_hci_packet(packet)
+        elif self.host:
+            # As the stock one does, without formatting the packet for a debug log that is
+            # off: that formatting cost a virtual radio most of its time per packet.
+            asyncio.get_running_loop().call_soon(self.host.on_packet, bytes(packet))
+
+    def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if _CONTROLLER_LOG.isEnabledFor(logging.DEBUG):
+            super().on_hci_packet(packet)
+        elif isinstance(packet, hci.HCI_AclDataPacket):  # the same dispatch, unlogged
+            self.on_hci_acl_data_packet(packet)
+        elif isinstance(packet, hci.HCI_Command):
+            self.on_hci_command_packet(packet)
+        else:
+            super().on_hci_packet(packet)
+
+    def _scan_response(self, report: Any) -> Any:
+        legacy = hci.HCI_LE_Advertising_Report_Event.EventType.SCAN_RSP
+        extended = hci.HCI_LE_Extended_Advertising_Report_Event.EventType.SCAN_RESPONSE
+        is_legacy = isinstance(report, hci.HCI_LE_Advertising_Report_Event.Report)
+        is_response = report.event_type == legacy if is_legacy else report.event_type & extended
+        if not is_response:
+            return report
+        advertiser = self.link.find_le_controller(report.address) if self.link else None
+        if advertiser is None:
+            return report
+        data = bytes(advertiser.le_legacy_advertiser.scan_response_data)
+        for advertising_set in advertiser.advertising_sets.values():
+            if advertising_set.random_address == report.address:
+                data = bytes(advertising_set.scan_response_data)
+        return dataclasses.replace(report, data=bytes(data))
+
+
+class QuietHost(Host):
+    """Bumble's host, without formatting every HCI packet for a debug log that is off (per
+    packet, that cost more than the rest of the host's work on a virtual radio)."""
+
+    def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if self.snooper is not None or _HOST_LOG.isEnabledFor(logging.DEBUG):
+            super().on_hci_packet(packet)
+        elif isinstance(packet, hci.HCI_AclDataPacket):
+            self.on_hci_acl_data_packet(packet)
+        elif isinstance(packet, hci.HCI_Event):
+            self.on_hci_event_packet(packet)
+        else:
+            super().on_hci_packet(packet)
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if self.snooper is not None or _HOST_LOG.isEnabledFor(logging.DEBUG):
+            super().send_hci_packet(packet)
+        elif self.hci_sink:
+            self.hci_sink.on_packet(bytes(packet))
+
 
 def attach_virtual_controller(link: LocalLink, name: str) -> Host:
     """A Bumble host driving a new virtual controller on ``link``."""
     controller = VirtualController(name, link=link)
-    return Host(controller, AsyncPipeSink(controller))
+    return QuietHost(controller, AsyncPipeSink(controller))
 
 
 async def serve_ble(
@@ -376,6 +460,6 @@ async def serve_ble(
         await peripheral.start_on_host(attach_virtual_controller(hci_transport, f"key-{name}"))
     else:
         transport = await open_transport(hci_transport)
-        host = Host(transport.source, transport.sink)
+        host = QuietHost(transport.source, transport.sink)
         await peripheral.start_on_host(host, transport)
     return peripheral

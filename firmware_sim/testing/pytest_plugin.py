@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from firmware_sim.links.faulty_transport import FaultyTransport
     from firmware_sim.links.memory import MemoryTransport
     from firmware_sim.simulator import Simulator
+    from firmware_sim.testing.transcript import RecordingKeyboard
     from keybridge.session import KeySession
 
 try:
@@ -191,6 +192,22 @@ class SimKey:
         declined = self.button.decline()
         self.transport.poke()
         return declined
+
+    def connect_keyboard(self) -> RecordingKeyboard:
+        """A bonded BLE host connected to the key's own keyboard from now on: OTP_TYPE with
+        TARGET ``KEYBOARD`` and :meth:`gesture` type into it (its ``sent`` holds the reports)."""
+        from firmware_sim.testing.transcript import RecordingKeyboard
+
+        keyboard = RecordingKeyboard()
+        self.firmware.keyboard = keyboard
+        return keyboard
+
+    def gesture(self, spec: str) -> bool:
+        """Make the button gesture ``KIND:NAME`` (``long-press:hes``): the key types NAME's
+        code and Enter on its keyboard; False (and logged) if it did not."""
+        from firmware_sim.firmware.keyboard_out import Gesture, perform_gesture
+
+        return perform_gesture(self.firmware, Gesture.parse(spec))
 
 
 @_async_fixture

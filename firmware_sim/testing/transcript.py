@@ -18,10 +18,29 @@ from firmware_sim.firmware.button import Button
 from firmware_sim.firmware.clock import KeyClock
 from firmware_sim.firmware.core import Firmware
 from firmware_sim.firmware.flash import Flash
+from firmware_sim.firmware.keyboard_out import KeyboardOut
 from firmware_sim.firmware.state import KeyState
 from firmware_sim.testing.paired import SecureLink, pair_firmware
 
-__all__ = ["run_transcript", "transcript_firmware"]
+__all__ = ["RecordingKeyboard", "run_transcript", "transcript_firmware"]
+
+
+class RecordingKeyboard:
+    """The key's own keyboard with a bonded host connected: it records the reports it sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    @property
+    def host_connected(self) -> bool:
+        return True
+
+    @property
+    def busy(self) -> bool:
+        return False
+
+    def send(self, reports: bytes) -> None:
+        self.sent.append(reports)
 
 
 def transcript_firmware(
@@ -66,16 +85,19 @@ def run_transcript(
     clock_mode: Literal["fixed", "real"] = "fixed",
     button: Button | None = None,
     sealed: bool = True,
+    keyboard: KeyboardOut | None = None,
 ) -> list[tuple[bytes, list[bytes]]]:
     """Feed ``requests`` (messages, without framing) to a fresh key, in order.
 
     Returns each request with the messages the key answered (then any a poll produced). With
     ``sealed`` (the default) they travel in an encrypted session of a paired host and the
-    plaintexts are returned; without, they reach an unpaired key as they are.
+    plaintexts are returned; without, they reach an unpaired key as they are. ``keyboard``
+    is the key's own keyboard (none by default: no bonded BLE host).
     """
     firmware = transcript_firmware(
         clock_value=clock_value, serial=serial, clock_mode=clock_mode, button=button
     )
+    firmware.keyboard = keyboard
     link = SecureLink(firmware, pair_firmware(firmware, host_id=bytes(16))) if sealed else None
     exchanges: list[tuple[bytes, list[bytes]]] = []
     for request in requests:

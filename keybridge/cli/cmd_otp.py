@@ -303,11 +303,12 @@ def code(query: str | None, single: bool, copy: bool, watch: bool) -> None:
 @click.option(
     "--to",
     "backend",
-    type=click.Choice(["os", "stdout", "browser"]),
+    type=click.Choice(["os", "stdout", "browser", "key"]),
     default="os",
     show_default=True,
     help="Where the keystrokes go: the focused window (os: X11, or uinput), this terminal "
-    "(stdout), or the focused field of a browser's active page (browser, with --cdp).",
+    "(stdout), the focused field of a browser's active page (browser, with --cdp), or the "
+    "computer bonded with the key as a Bluetooth keyboard, which the key types into (key).",
 )
 @click.option(
     "--cdp",
@@ -355,9 +356,18 @@ def type_(
     if cdp is not None:
         report(run(_type_into_browser(query, enter, layout, cdp)), said)
         return
+    if backend == "key":
+        with_key(pin=PinPolicy.REQUIRED, render=said)(_type_on_key)(query, enter, layout)
+        return
     sink = SinkBackend() if to_json else get_backend(backend)
     deliver = with_key(pin=PinPolicy.REQUIRED, render=said)(_deliver)
     deliver(query, enter, layout, sink)
+
+
+async def _type_on_key(key: KeySession, query: str, enter: bool, layout: str | None) -> Fields:
+    name = await resolve(key, query)
+    used = await key.otp_type_on_key(name, enter=enter, layout=layout)
+    return {"name": name, "typed": True, "layout": used, "on_key": True}
 
 
 async def _type_into_browser(name: str, enter: bool, layout: str | None, cdp: str) -> Fields:

@@ -358,13 +358,16 @@ class OtpTypeRequest(Body):
     name: str = tlv(Tag.NAME, STR)
     enter: bool = tlv(Tag.ENTER, BOOL, False)
     layout: str | None = tlv(Tag.LAYOUT, STR, None)
+    target: int | None = tlv(Tag.TARGET, U8, None)
+    """A :class:`~keybridge.protocol.constants.TypeTarget`; None: the host."""
 
 
 class OtpTypeResponse(Body):
     """OTP_TYPE answer."""
 
     reports: bytes = tlv(Tag.REPORTS, BYTES)
-    """Boot-keyboard reports, 8 bytes each, press and release alternating."""
+    """Boot-keyboard reports, 8 bytes each, press and release alternating (empty when the
+    key typed them on its own keyboard)."""
     layout: str = tlv(Tag.LAYOUT, STR)
 
 

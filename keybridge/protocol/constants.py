@@ -69,6 +69,9 @@ class Status(IntEnum):
     BUSY = 0x11
     STORAGE_ERROR = 0x12
     CANCELLED = 0x13
+    # The key's own keyboard (HID over GATT), 0x20 up.
+    NO_KEYBOARD_HOST = 0x20
+    """OTP_TYPE to the key's keyboard while no bonded host is connected to it."""
     INTERNAL_ERROR = 0x7F
 
     @classmethod
@@ -131,6 +134,17 @@ class Tag(IntEnum):
     HOST = 0x45
     CURRENT = 0x46
     PAIRING_ID = 0x47
+    # The key's own keyboard (0x60..0x6F).
+    TARGET = 0x60
+
+
+class TypeTarget(IntEnum):
+    """Where OTP_TYPE's reports go (field TARGET; absent means HOST)."""
+
+    HOST = 0x00
+    """Returned in the answer, for the host to type."""
+    KEYBOARD = 0x01
+    """Sent by the key as HID input reports to its bonded, connected BLE host."""
 
 
 # Limits the key enforces (DESIGN section 4); hosts check them early for better messages.

@@ -118,6 +118,11 @@ _ADVICE: dict[Status, tuple[type[DeviceError], str]] = {
         ButtonError,
         "the request was cancelled before the button was pressed, so nothing was done",
     ),
+    Status.NO_KEYBOARD_HOST: (
+        DeviceError,
+        "no bonded computer is connected to the key's keyboard: pair the key in the computer's "
+        "Bluetooth settings, or type through this host",
+    ),
     Status.INTERNAL_ERROR: (DeviceError, "the key hit an internal error"),
 }
 

@@ -40,7 +40,7 @@ from keybridge.protocol.commands import (
     SetTimeRequest,
     SetTimeResponse,
 )
-from keybridge.protocol.constants import PROTOCOL_VERSION, Command, Status, Tag
+from keybridge.protocol.constants import PROTOCOL_VERSION, Command, Status, Tag, TypeTarget
 from keybridge.protocol.secure import Pairing, SessionHost
 from keybridge.protocol.status import AccessDeniedError
 from keybridge.session.options import ConnectOptions
@@ -329,6 +329,18 @@ class KeySession:
         request = OtpTypeRequest(name=name, enter=enter, layout=_check_layout(layout))
         body = await self.call(Command.OTP_TYPE, request, OtpTypeResponse)
         return Typed.from_bytes(body.reports, body.layout)
+
+    async def otp_type_on_key(
+        self, name: str, enter: bool = False, layout: str | None = None
+    ) -> str:
+        """Have the key type the code (+ Enter) on its own keyboard, to the computer bonded with
+        it over Bluetooth (HID over GATT); returns the layout it typed in."""
+        _check_name(name)
+        request = OtpTypeRequest(
+            name=name, enter=enter, layout=_check_layout(layout), target=TypeTarget.KEYBOARD
+        )
+        body = await self.call(Command.OTP_TYPE, request, OtpTypeResponse)
+        return body.layout
 
 
 def _check_name(name: str) -> None:

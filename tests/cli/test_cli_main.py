@@ -196,7 +196,7 @@ def test_completion_of_command_names_options_and_otp_subcommands() -> None:
     assert "--json" in complete("--j")
     assert complete("otp", "add", "x", "--alg") == ["--algorithm"]
     assert [c.upper() for c in complete("otp", "add", "x", "--algorithm", "SHA2")] == ["SHA256"]
-    assert complete("otp", "type", "x", "--to", "") == ["os", "stdout", "browser"]
+    assert complete("otp", "type", "x", "--to", "") == ["os", "stdout", "browser", "key"]
 
 
 def test_completion_script_for_bash() -> None:

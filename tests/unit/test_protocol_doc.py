@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from firmware_sim.firmware.button import Button
-from firmware_sim.testing.transcript import run_transcript
+from firmware_sim.testing.transcript import RecordingKeyboard, run_transcript
 from keybridge.errors import MessageError
 from keybridge.otp.codes import Algorithm, OtpKind
 from keybridge.protocol import commands as c
-from keybridge.protocol.constants import Command, MessageType
+from keybridge.protocol.constants import Command, MessageType, TypeTarget
 from keybridge.protocol.framing import FrameDecoder, cobs_decode, cobs_encode, encode_frame
 from keybridge.protocol.messages import (
     Fields,
@@ -152,6 +152,29 @@ SCENARIOS: dict[str, tuple[str, list[bytes]]] = {
             _req(0x0503, Command.OTP_TYPE, c.OtpTypeRequest("sha256", layout="fr")),
         ],
     ),
+    "type-on-the-key": (
+        "fixed:59",
+        [
+            _req(0x0E01, Command.OTP_PUT, c.OtpPutRequest("hes", RFC_SHA1)),
+            _req(
+                0x0E02,
+                Command.OTP_TYPE,
+                c.OtpTypeRequest("hes", enter=True, target=TypeTarget.KEYBOARD),
+            ),
+            _req(
+                0x0E03,
+                Command.OTP_TYPE,
+                c.OtpTypeRequest("hes", layout="xx", target=TypeTarget.KEYBOARD),
+            ),
+        ],
+    ),
+    "type-on-the-key-no-host": (
+        "fixed:59",
+        [
+            _req(0x0F01, Command.OTP_PUT, c.OtpPutRequest("hes", RFC_SHA1)),
+            _req(0x0F02, Command.OTP_TYPE, c.OtpTypeRequest("hes", target=TypeTarget.KEYBOARD)),
+        ],
+    ),
     "rename-delete-reset": (
         "fixed:1111111109",
         [
@@ -225,6 +248,12 @@ BUTTONS = {"cancel": "manual", "waiting": "manual"}
 """Scenarios whose key waits for a button nobody presses (the others approve at once)."""
 UNPAIRED = {"outside-a-session"}
 """Scenarios sent in plaintext to a key no host paired with (the others run in a session)."""
+KEYBOARD = {"type-on-the-key"}
+"""Scenarios whose key has a bonded BLE host connected to its own keyboard."""
+
+
+def _keyboard(name: str) -> RecordingKeyboard | None:
+    return RecordingKeyboard() if name in KEYBOARD else None
 
 
 def _button(name: str) -> Button:
@@ -245,6 +274,7 @@ def render(name: str) -> str:
         serial=SERIAL,
         button=_button(name),
         sealed=name not in UNPAIRED,
+        keyboard=_keyboard(name),
         **_clock_kwargs(clock),  # type: ignore[arg-type]
     )
     for request, out in exchanges:
@@ -328,6 +358,7 @@ def test_transcript_replays_byte_for_byte(block: Block) -> None:
         serial=SERIAL,
         button=_button(block.name),
         sealed=block.name not in UNPAIRED,
+        keyboard=_keyboard(block.name),
         **_clock_kwargs(block.clock),  # type: ignore[arg-type]
     )
     assert [out for _, out in exchanges] == block.responses
