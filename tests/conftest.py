@@ -15,6 +15,13 @@ def _host_config_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.fixture(autouse=True)
+def _simulators_announced_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulators a test starts announce themselves to that test only: "the only key
+    attached" never finds another test's key (tests run in parallel) nor the user's."""
+    monkeypatch.setenv("KEYBRIDGE_RUNTIME_DIR", str(tmp_path / "runtime"))
+
+
+@pytest.fixture(autouse=True)
 def _no_user_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands connect directly unless a test starts its own agent: never the user's."""
     monkeypatch.setenv("KEYBRIDGE_AGENT_SOCKET", str(tmp_path / "no-agent.sock"))

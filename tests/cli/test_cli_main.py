@@ -102,6 +102,7 @@ def _closed_port() -> int:
         (f"socket://127.0.0.1:{_closed_port()}", 3, "socket://127.0.0.1"),
         ("ftp://key", 2, "ftp://key"),  # not a device URL at all: bad input
     ],
+    ids=["no-such-device", "closed-port", "not-a-device-url"],  # the port changes per run
 )
 def test_no_device_or_bad_url(url: str, exit_code: int, named: str) -> None:
     for args in (["info"], ["--json", "otp", "list"], ["otp", "add", "x", "--secret", SECRET]):
