@@ -59,7 +59,7 @@ def test_schema_version_is_recorded(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     assert meta["app"] == "keybridge.hes"
-    assert meta["schema_version"] == "1"
+    assert meta["schema_version"] == "2"
 
 
 def test_another_schema_version_is_refused(tmp_path: Path) -> None:
