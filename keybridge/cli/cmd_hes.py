@@ -222,7 +222,7 @@ DEFAULT_ADMIN = ("admin@hideez.com", "admin")
     type=int,
     default=1,
     show_default=True,
-    help="Worker processes over the one store (a file; sign-ins stay in their worker).",
+    help="Worker processes over the one store (a file; sign-ins hold at every worker).",
 )
 def serve(
     store: Path | None,

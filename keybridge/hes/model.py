@@ -122,6 +122,11 @@ class Hes:
         """The store's file path (or ``":memory:"``)."""
         return self._store.path
 
+    @property
+    def store(self) -> Store:
+        """The SQLite store (the web emulator keeps its sign-ins there too)."""
+        return self._store
+
     def close(self) -> None:
         self._store.close()
 

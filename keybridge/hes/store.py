@@ -4,7 +4,8 @@ Every operation of :class:`~keybridge.hes.model.Hes` runs inside one ``BEGIN IMM
 transaction: it either changes everything it meant to or nothing, and two connections to the same
 file (threads or processes) cannot both redeem the same recovery code. A ``meta`` table marks
 the file as ours and records the schema version, the profile and (strict profile) the random
-key of the recovery-code hashes.
+key of the recovery-code hashes. A store of an older schema version is brought up to this one
+when opened, by steps that add tables and leave existing rows as they were.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from keybridge.hes.types import Profile
 __all__ = ["APP_ID", "MEMORY", "SCHEMA_VERSION", "Store", "default_store_path"]
 
 APP_ID = "keybridge.hes"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MEMORY = ":memory:"
 _BUSY_TIMEOUT_S = 30.0
 _SIBLINGS = ("-journal", "-wal", "-shm")
@@ -59,6 +60,25 @@ CREATE TABLE login_steps (
     expires    REAL NOT NULL
 );
 """
+
+# Schema steps, one per version after 1: each takes a store of the version before to its own,
+# adding what it needs and leaving every other row as it was.
+_SIGN_INS = """
+CREATE TABLE sign_ins (
+    id          INTEGER PRIMARY KEY,      -- in order of signing in, so the oldest go first
+    handle_hash TEXT NOT NULL UNIQUE,     -- SHA-256 of the session's handle, never the handle
+    email       TEXT NOT NULL,
+    created     REAL NOT NULL
+);
+"""
+_STEPS = {2: _SIGN_INS}
+
+
+def _execute(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``script``'s statements one by one (``executescript`` would commit the transaction)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 def default_store_path() -> Path:
@@ -141,9 +161,8 @@ class Store:
         with self.transaction() as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             if not tables:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for script in (_SCHEMA, *_STEPS.values()):
+                    _execute(conn, script)
                 key = secrets.token_bytes(32) if profile is Profile.STRICT else None
                 meta = {
                     "app": APP_ID,
@@ -166,6 +185,14 @@ class Store:
                 "give another path (a new file is created when it does not exist)"
             )
         version = meta.get("schema_version")
+        if version is not None and version.isdigit() and 1 <= int(version) < SCHEMA_VERSION:
+            for step in range(int(version) + 1, SCHEMA_VERSION + 1):
+                _execute(conn, _STEPS[step])
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+            log.info("%s: HES store schema %s -> %s", self.path, version, SCHEMA_VERSION)
+            version = str(SCHEMA_VERSION)
         if version != str(SCHEMA_VERSION):
             raise StoreError(
                 f"{self.path} has HES store schema version {version}, this keybridge reads "
@@ -190,6 +217,16 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def read(self, sql: str, params: tuple[object, ...]) -> sqlite3.Row | None:
+        """The first row of one read-only query, outside any write transaction.
+
+        A lone ``SELECT`` sees one committed state (WAL readers never wait for the writer), so a
+        look-up that changes nothing need not take the write lock ``transaction`` takes.
+        """
+        with self._lock:
+            row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+            return row
 
     def close(self) -> None:
         with self._lock:

@@ -1,6 +1,6 @@
 """The model's guarantees with the emulator served by worker processes on one store, under
 concurrent clients: a recovery code redeemed once, the lockout at exactly 10 failures, and
-(strict profile) a code accepted once."""
+(strict profile) a code accepted once; and a sign-in holds at every worker until signed out."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 _TOKEN = re.compile(r'name="__RequestVerificationToken" type="hidden" value="([^"]+)"')
 CLIENTS = 12
+_COOKIE = ".AspNetCore.Identity.Application"
 
 
 def _token(text: str) -> str:
@@ -150,6 +151,42 @@ def test_the_strict_profile_accepts_a_code_once_across_workers(
     answers = _all_at_once(url, account, send, 8)
     assert sum(_signed_in(a) for a in answers) == 1
     assert all("Invalid authenticator code." in a.text for a in answers if not _signed_in(a))
+
+
+def _profile_page(url: str, cookie: str) -> httpx2.Response:
+    """``GET /profile`` with ``cookie`` on a new connection (the kernel picks the worker)."""
+    with httpx2.Client(base_url=url, cookies={_COOKIE: cookie}) as client:
+        return client.get("/profile")
+
+
+def test_a_sign_in_holds_at_every_worker_until_signed_out(
+    provisioned: Callable[..., tuple[Path, Path]], served: Callable[..., str]
+) -> None:
+    store, keys = provisioned(1)
+    manifest = read_manifest(keys)
+    account = load_accounts.__wrapped__(keys)[0]
+    url = served(store, "--workers", "2")
+    with httpx2.Client(base_url=url) as browser:
+        location, token = _password_step(browser, account)
+        code = LoadKey(keys, manifest, account).code()[0]
+        done = browser.post(
+            location, data={"Input.TwoFactorCode": code, "__RequestVerificationToken": token}
+        )
+        assert _signed_in(done)
+        signed_in = browser.cookies[_COOKIE]
+        pages = [_profile_page(url, signed_in) for _ in range(40)]
+        assert [p.status_code for p in pages] == [200] * len(pages)
+        assert all(account.email in p.text for p in pages)
+
+        out = browser.post(
+            "/logout", data={"__RequestVerificationToken": _token(browser.get("/logout").text)}
+        )
+        assert out.status_code == 302 and out.headers["location"] == "/logout"
+        # The cookie from before the sign-out, replayed, and the one after it: refused everywhere.
+        for cookie in (signed_in, browser.cookies[_COOKIE]):
+            refused = [_profile_page(url, cookie) for _ in range(20)]
+            assert [p.status_code for p in refused] == [302] * len(refused)
+            assert {p.headers["location"] for p in refused} == {"/login?ReturnUrl=%2Fprofile"}
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import sqlite3
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,7 +61,58 @@ def test_schema_version_is_recorded(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     assert meta["app"] == "keybridge.hes"
-    assert meta["schema_version"] == "1"
+    assert meta["schema_version"] == "2"
+
+
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _dump(path: Path, tables: set[str]) -> dict[str, list[Any]]:
+    with sqlite3.connect(path) as conn:
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
+
+
+def test_a_schema_1_store_gains_the_sign_ins_table_and_keeps_its_rows(tmp_path: Path) -> None:
+    from keybridge.hes.web.auth import SignIns
+
+    path = tmp_path / "hes.sqlite3"
+    codes = enabled(path)
+    with sqlite3.connect(path) as conn:  # as schema 1 wrote it
+        conn.execute("DROP TABLE sign_ins")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    old = _tables(path)
+    assert "sign_ins" not in old
+    before = _dump(path, old)
+    Hes(path, clock=clock, password_cost=16).close()
+    assert _tables(path) == old | {"sign_ins"}
+    after = _dump(path, old)
+    assert dict(after["meta"]) == {**dict(before["meta"]), "schema_version": "2"}
+    assert {t: rows for t, rows in after.items() if t != "meta"} == {
+        t: rows for t, rows in before.items() if t != "meta"
+    }
+    with Hes(path, clock=clock, password_cost=16) as hes:  # opened again: already schema 2
+        step = hes.login(EMAIL, PASSWORD)
+        assert hes.login_recovery(step.token or "", codes[0]).status == LoginStatus.OK
+        sign_ins = SignIns(hes.store)
+        assert sign_ins.get(sign_ins.add(EMAIL)) == EMAIL
+
+
+def test_sign_ins_are_shared_by_connections_and_keep_no_handle(tmp_path: Path) -> None:
+    from keybridge.hes.web.auth import SignIns
+
+    path = tmp_path / "hes.sqlite3"
+    with Hes(path, clock=clock, password_cost=16) as one, Hes(path, password_cost=16) as two:
+        sid = SignIns(one.store).add(EMAIL)
+        assert len(sid) == 64 and int(sid, 16) >= 0  # 32 random bytes, hex
+        assert SignIns(two.store).get(sid) == EMAIL  # another connection (another worker)
+        SignIns(two.store).discard(sid)
+        assert SignIns(one.store).get(sid) is None
+        kept = SignIns(one.store).add(EMAIL)
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT handle_hash, email FROM sign_ins").fetchall()
+    assert rows == [(hashlib.sha256(kept.encode()).hexdigest(), EMAIL)]
 
 
 def test_another_schema_version_is_refused(tmp_path: Path) -> None:

@@ -90,5 +90,5 @@ def create_app(hes: Hes, *, secret_key: str | None = None, https: bool = False) 
     )
     app.state.hes = hes
     app.state.templates = make_templates()
-    app.state.sign_ins = SignIns()
+    app.state.sign_ins = SignIns(hes.store)
     return app

@@ -1,8 +1,9 @@
 """Who the browser is: signed session cookie, server-side sign-ins, anti-forgery tokens.
 
 The session is Starlette's ``SessionMiddleware`` (a cookie signed with itsdangerous). It holds
-only random handles: ``sid`` (a sign-in, looked up in :class:`SignIns`, so logging out or a
-server restart ends it for good even if the cookie is replayed), ``csrf`` (the anti-forgery
+only random handles: ``sid`` (a sign-in, looked up in :class:`SignIns` in the store, so every
+worker process on that store knows it and logging out ends it for good even if the cookie is
+replayed), ``csrf`` (the anti-forgery
 token, bound to this session and compared with :func:`secrets.compare_digest`) and ``tfa`` (the
 model's step token between the password and the second factor, with the address it belongs to:
 the cookie is signed, so a browser cannot change it). Signing in clears the session and issues
@@ -11,11 +12,15 @@ new handles, so no token from before the sign-in works after it.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-import threading
+import time
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+
+from keybridge.hes.store import MEMORY, Store
+from keybridge.hes.types import Profile
 
 __all__ = [
     "CSRF_FIELD",
@@ -34,34 +39,48 @@ CSRF_FIELD = "__RequestVerificationToken"
 
 _TOKEN_BYTES = 32
 MAX_SIGN_INS = 100_000
-"""Live sign-ins kept; past this the oldest is signed out (a load test cannot grow memory)."""
+"""Sign-ins kept: those among the last this many made; older ones are signed out (a load test
+cannot grow the store)."""
 
 
 class SignIns:
-    """Live sign-ins: session handle -> e-mail address (in memory; thread-safe)."""
+    """Live sign-ins: session handle -> e-mail address, kept in the HES store.
 
-    def __init__(self) -> None:
-        self._users: dict[str, str] = {}
-        self._lock = threading.Lock()
+    In the store, so every worker process serving that store sees a sign-in made by any of them
+    and a sign-out ends it at all of them. The table holds the SHA-256 of each handle, never the
+    handle, as the model keeps its login step tokens. ``store`` defaults to a private in-memory
+    one (one process). Past :data:`MAX_SIGN_INS` the oldest sign-ins are signed out.
+    """
+
+    def __init__(self, store: Store | None = None) -> None:
+        self._store = Store(MEMORY, Profile.HES) if store is None else store
 
     def add(self, email: str) -> str:
-        sid = secrets.token_urlsafe(_TOKEN_BYTES)
-        with self._lock:
-            self._users[sid] = email
-            if len(self._users) > MAX_SIGN_INS:
-                del self._users[next(iter(self._users))]  # dicts keep insertion order
+        sid = secrets.token_hex(_TOKEN_BYTES)
+        with self._store.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO sign_ins (handle_hash, email, created) VALUES (?, ?, ?)",
+                (_hash(sid), email, time.time()),
+            )
+            # Ids grow with each sign-in: a range on the key drops the oldest without a count.
+            newest = cursor.lastrowid or 0
+            conn.execute("DELETE FROM sign_ins WHERE id <= ?", (newest - MAX_SIGN_INS,))
         return sid
 
     def get(self, sid: object) -> str | None:
         if not isinstance(sid, str):
             return None
-        with self._lock:
-            return self._users.get(sid)
+        row = self._store.read("SELECT email FROM sign_ins WHERE handle_hash = ?", (_hash(sid),))
+        return None if row is None else str(row["email"])
 
     def discard(self, sid: object) -> None:
         if isinstance(sid, str):
-            with self._lock:
-                self._users.pop(sid, None)
+            with self._store.transaction() as conn:
+                conn.execute("DELETE FROM sign_ins WHERE handle_hash = ?", (_hash(sid),))
+
+
+def _hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode("utf-8", "replace")).hexdigest()
 
 
 def _sign_ins(request: Request) -> SignIns:

@@ -7,11 +7,9 @@ failure counted once whichever worker serves the request. The parent binds the s
 share it) and hands the settings to the workers in the environment, with one session-signing
 key for all, so a browser's cookie is good at every worker.
 
-What does not hold across workers, and is refused or said so: a ``:memory:`` store (each
-process would have its own); and sign-ins (the server-side handle of a signed-in session)
-live in the worker that signed the user in, so pages after the login may send a browser served
-by another worker back to the login page. The login itself (password, then second factor) keeps
-its state in the store and the signed cookie, so it works at any worker.
+Sign-ins (the server-side handle of a signed-in session) are kept in the store too, so a browser
+signed in at one worker is signed in at every worker, and signed out at every one. What cannot
+be shared is refused: a ``:memory:`` store (each process would have its own).
 """
 
 from __future__ import annotations
