@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from keybridge.agent.core import DEFAULT_PIN_TIMEOUT, Agent
 from keybridge.agent.link import KeyLink
+from keybridge.agent.screenlock import ScreenLockWatcher
 from keybridge.agent.server import AgentServer
 from keybridge.agent.unlock import Clock
 
@@ -39,7 +40,8 @@ async def serve(
     """Serve the key at ``url`` on the socket at ``path`` until stopped; ``ready(path)`` is
     called once the socket accepts connections. With ``hotkey``, the hotkey is grabbed on the
     X display too; if it cannot be (taken, no display) or the display goes away, one line says
-    so and the agent goes on serving without it."""
+    so and the agent goes on serving without it. On the X display (``$DISPLAY``, or the
+    hotkey's), the screen locking wipes the PIN unlock (:mod:`keybridge.agent.screenlock`)."""
     from keybridge.session import ConnectOptions
 
     link = KeyLink(url, ConnectOptions())
@@ -57,6 +59,11 @@ async def serve(
         asyncio.ensure_future(link.keep_connected()),
         asyncio.ensure_future(agent.watch_unlock()),
     ]
+    watcher = ScreenLockWatcher(
+        agent.lock_now, display=hotkey.display if hotkey is not None else None
+    )
+    if watcher.start():
+        tasks.append(asyncio.ensure_future(watcher.run()))
     if hotkey is not None:
         service = _hotkey(agent, hotkey)
         if service.try_grab():  # before READY: a press right after it is seen

@@ -1,0 +1,163 @@
+"""Seeing the screen lock on X11: the agent wipes its PIN unlock when the screensaver turns on.
+
+Screen lockers under X (xscreensaver, light-locker, xss-lock and the lockers it runs, GNOME and
+XFCE on X11) turn the X server's screensaver on when they lock. :class:`ScreenLockWatcher` asks
+for the MIT-SCREEN-SAVER extension's notifications on its own X connection (python-xlib, no
+D-Bus client needed) and, on each ``ScreenSaverOn``, calls ``on_lock`` (the agent: wipe the PIN
+and lock the key's session, as ``agent lock`` does). Without a display there is nothing to
+watch; a display without the extension, or one that goes away, is one line and the agent goes
+on (``agent lock`` from the locker's hook still works).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from keybridge.errors import KeybridgeError
+
+if TYPE_CHECKING:
+    from Xlib.display import Display
+
+__all__ = ["ScreenLockWatcher"]
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "MIT-SCREEN-SAVER"
+
+
+class ScreenLockWatcher:
+    """Calls ``on_lock`` each time the screensaver of ``display`` (default ``$DISPLAY``) turns
+    on. ``locks`` counts the times it did; ``locked`` is set after each (tests clear it)."""
+
+    def __init__(
+        self, on_lock: Callable[[], Awaitable[None]], *, display: str | None = None
+    ) -> None:
+        self.on_lock = on_lock
+        self._display_name = display
+        self._conn: Display | None = None
+        self._gone: asyncio.Future[None] | None = None
+        self._fd = -1
+        self._notify_type = -1
+        self._pending: set[asyncio.Task[None]] = set()
+        self.locks = 0
+        self.locked = asyncio.Event()
+
+    def start(self) -> bool:
+        """Connect and ask for the screensaver's notifications; False (said once) if there is
+        no display or it cannot tell."""
+        from Xlib import error
+
+        from keybridge.keyboard.x11 import open_display
+
+        if self._display_name is None and not os.environ.get("DISPLAY", "").strip():
+            log.debug("no X display (DISPLAY is not set): the screen lock is not watched")
+            return False
+        try:
+            conn = open_display(self._display_name)
+        except KeybridgeError as exc:
+            log.info("the screen lock is not watched: %s", exc)
+            return False
+        try:
+            extension = conn.query_extension(EXTENSION)
+            if extension is None:
+                log.info(
+                    "the X display %s has no %s extension: the screen lock is not watched "
+                    "(have the locker run `keybridge agent lock`)",
+                    conn.get_display_name(),
+                    EXTENSION,
+                )
+                conn.close()
+                return False
+            from Xlib.ext import screensaver
+
+            self._notify_type = extension.first_event
+            conn.screen().root.screensaver_select_input(screensaver.NotifyMask)
+            conn.sync()
+        except (error.XError, error.ConnectionClosedError, OSError) as exc:
+            log.info("the screen lock is not watched (%s)", exc)
+            with contextlib.suppress(error.ConnectionClosedError, OSError):
+                conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    async def run(self) -> None:
+        """Start (if not yet) and watch until cancelled or the display goes away; never
+        raises."""
+        if self._conn is None and not self.start():
+            return
+        conn = self._conn
+        assert conn is not None
+        loop = asyncio.get_running_loop()
+        self._gone = loop.create_future()
+        self._fd = conn.fileno()
+        loop.add_reader(self._fd, self._readable)
+        log.info("watching the screen lock on %s", conn.get_display_name())
+        try:
+            self._readable()  # events read during start's round trips
+            await self._gone
+        finally:
+            loop.remove_reader(self._fd)
+            for task in list(self._pending):
+                task.cancel()
+            await asyncio.gather(*self._pending, return_exceptions=True)
+            self.close()
+
+    def drain(self) -> None:
+        """Handle every event the X server sent before now (one round trip first)."""
+        if self._conn is not None:
+            self._conn.sync()
+        self._readable()
+
+    def _readable(self) -> None:
+        from Xlib import error
+        from Xlib.ext import screensaver
+
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            while conn.pending_events():
+                event = conn.next_event()
+                # python-xlib gives each display its own copy of the event class: the type
+                # number tells the extension's events apart.
+                if event.type == self._notify_type and event.state == screensaver.StateOn:
+                    self._screen_locked(conn.get_display_name())
+        except (error.ConnectionClosedError, error.XError, OSError) as exc:
+            log.info(
+                "the X display %s went away (%s): the screen lock is no longer watched",
+                conn.get_display_name(),
+                exc,
+            )
+            asyncio.get_running_loop().remove_reader(self._fd)
+            if self._gone is not None and not self._gone.done():
+                self._gone.set_result(None)
+
+    def _screen_locked(self, display: str) -> None:
+        log.info("the screen locked on %s: wiping the PIN unlock", display)
+        task = asyncio.get_running_loop().create_task(self._lock())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _lock(self) -> None:
+        try:
+            await self.on_lock()
+        except KeybridgeError as exc:  # the PIN is wiped first; the key's session may not be
+            log.info("locking the key after the screen lock: %s", exc)
+        finally:
+            self.locks += 1
+            self.locked.set()
+
+    def close(self) -> None:
+        """Let go of the X connection."""
+        from Xlib import error
+
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(error.ConnectionClosedError, OSError):
+                conn.close()
