@@ -23,7 +23,7 @@ from keybridge.errors import KeybridgeError
 if TYPE_CHECKING:
     from Xlib.display import Display
 
-__all__ = ["ScreenLockWatcher"]
+__all__ = ["LogindLockWatcher", "ScreenLockWatcher", "logind_session_path"]
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +161,68 @@ class ScreenLockWatcher:
         if conn is not None:
             with contextlib.suppress(error.ConnectionClosedError, OSError):
                 conn.close()
+
+
+LOGIND_MONITOR = ("gdbus", "monitor", "--system", "--dest", "org.freedesktop.login1")
+"""The command that prints logind's signals, one a line (GLib's gdbus, where logind runs)."""
+
+_LOCK_SIGNAL = "org.freedesktop.login1.Session.Lock ("
+
+
+def logind_session_path(session_id: str) -> str:
+    """logind's object path for ``session_id`` (systemd's bus path escaping: ``2`` -> ``_32``)."""
+    escaped = "".join(
+        char
+        if char.isascii() and char.isalnum() and not (i == 0 and char.isdigit())
+        else f"_{ord(char):02x}"
+        for i, char in enumerate(session_id)
+    )
+    return f"/org/freedesktop/login1/session/{escaped or '_'}"
+
+
+class LogindLockWatcher:
+    """Calls ``on_lock`` on logind's ``Lock`` signal for this session (``$XDG_SESSION_ID``; every
+    session's when unknown, which errs on the side of locking), read from ``command``'s output.
+    ``locks`` counts the times it did."""
+
+    def __init__(
+        self,
+        on_lock: Callable[[], Awaitable[None]],
+        *,
+        session_id: str | None = None,
+        command: tuple[str, ...] = LOGIND_MONITOR,
+    ) -> None:
+        self.on_lock = on_lock
+        chosen = session_id if session_id is not None else os.environ.get("XDG_SESSION_ID", "")
+        self._path = logind_session_path(chosen) + ":" if chosen else None
+        self._command = command
+        self.locks = 0
+
+    async def run(self) -> None:
+        """Watch until cancelled or the monitor ends (no logind, no gdbus); never raises."""
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self._command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            log.debug("logind's Lock signal is not watched (%s)", exc)
+            return
+        assert process.stdout is not None
+        try:
+            async for raw in process.stdout:
+                line = raw.decode("utf-8", "replace")
+                if _LOCK_SIGNAL in line and (self._path is None or line.startswith(self._path)):
+                    log.info("logind locked the session: wiping the PIN unlock")
+                    try:
+                        await self.on_lock()
+                    except KeybridgeError as exc:
+                        log.info("locking the key after the session lock: %s", exc)
+                    self.locks += 1
+            log.debug("logind's Lock signal is no longer watched (%s ended)", self._command[0])
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
