@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +111,40 @@ def test_no_display_nothing_is_watched(
     assert [r.getMessage() for r in caplog.records] == [
         "no X display (DISPLAY is not set): the screen lock is not watched"
     ]
+
+
+async def test_the_running_agent_watches_its_display(
+    xvfb: Xvfb, make_simulator: MakeSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``keybridge agent``'s serve(): on ``$DISPLAY``, the screensaver turning on ends the
+    unlock a client gave it."""
+    from keybridge.agent import AgentClient
+    from keybridge.agent.run import serve
+
+    sim = make_simulator()
+    async with KeySession.connect(sim.url) as key:
+        await key.pin.set(PIN)
+    monkeypatch.setenv("DISPLAY", xvfb.display)
+    directory = Path(tempfile.mkdtemp(prefix="kb-lock-", dir="/tmp"))  # a short socket path
+    path = directory / "agent.sock"
+    ready = asyncio.Event()
+    serving = asyncio.create_task(serve(sim.url, path, ready=lambda _: ready.set()))
+    try:
+        await asyncio.wait_for(ready.wait(), HANG_GUARD)
+        client = await AgentClient.connect(path)
+        try:
+            await client.call("pin.verify", {"pin": PIN})
+            assert (await client.call("status"))["unlocked"]
+            await asyncio.to_thread(force_screen_saver, xvfb.display)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + HANG_GUARD
+            while (await client.call("status"))["unlocked"] and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            assert not (await client.call("status"))["unlocked"]
+        finally:
+            await client.close()
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        shutil.rmtree(directory, ignore_errors=True)
