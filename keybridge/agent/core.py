@@ -162,8 +162,7 @@ class Agent:
         if op == "status":
             return self.status()
         if op == "lock":
-            async with self.link.lock:
-                await self.lock()
+            await self.lock_now()
             return None
         if op == "stop":
             self.stopping.set()
@@ -203,6 +202,11 @@ class Agent:
             "unlock_expires_in": self.unlock.expires_in(),
             "pin_timeout": self.unlock.timeout,
         }
+
+    async def lock_now(self) -> None:
+        """:meth:`lock` once the request in flight is done (``agent lock``, the screen lock)."""
+        async with self.link.lock:
+            await self.lock()
 
     async def lock(self) -> None:
         """Forget the PIN and lock the key's session now (call with the link's lock held)."""

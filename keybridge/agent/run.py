@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from keybridge.agent.core import DEFAULT_PIN_TIMEOUT, Agent
 from keybridge.agent.link import KeyLink
+from keybridge.agent.screenlock import LOGIND_MONITOR, LogindLockWatcher, ScreenLockWatcher
 from keybridge.agent.server import AgentServer
 from keybridge.agent.unlock import Clock
 
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["serve"]
 
 log = logging.getLogger(__name__)
+
+LOGIND_SEATS = "/run/systemd/seats"
+"""Present where logind runs (what ``sd_booted`` and loginctl look for)."""
 
 
 async def serve(
@@ -39,7 +44,9 @@ async def serve(
     """Serve the key at ``url`` on the socket at ``path`` until stopped; ``ready(path)`` is
     called once the socket accepts connections. With ``hotkey``, the hotkey is grabbed on the
     X display too; if it cannot be (taken, no display) or the display goes away, one line says
-    so and the agent goes on serving without it."""
+    so and the agent goes on serving without it. On the X display (``$DISPLAY``, or the
+    hotkey's), the screen locking wipes the PIN unlock, and so does logind's ``Lock`` signal
+    where logind runs (:mod:`keybridge.agent.screenlock`)."""
     from keybridge.session import ConnectOptions
 
     link = KeyLink(url, ConnectOptions())
@@ -57,6 +64,13 @@ async def serve(
         asyncio.ensure_future(link.keep_connected()),
         asyncio.ensure_future(agent.watch_unlock()),
     ]
+    watcher = ScreenLockWatcher(
+        agent.lock_now, display=hotkey.display if hotkey is not None else None
+    )
+    if watcher.start():
+        tasks.append(asyncio.ensure_future(watcher.run()))
+    if Path(LOGIND_SEATS).is_dir() and shutil.which(LOGIND_MONITOR[0]):
+        tasks.append(asyncio.ensure_future(LogindLockWatcher(agent.lock_now).run()))
     if hotkey is not None:
         service = _hotkey(agent, hotkey)
         if service.try_grab():  # before READY: a press right after it is seen

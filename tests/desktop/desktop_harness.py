@@ -12,6 +12,7 @@
 - :class:`Chromium`: Debian's Chromium showing a page in a real window on the X server (not
   headless: the keys must travel through the X server's keyboard).
 - :func:`press_keys`: keys pressed and released through XTEST, as a user's fingers would.
+- :func:`force_screen_saver`: the screensaver turned on, as a screen locker does.
 - :func:`hotkey_agent`: the agent on a key, its hotkey grabbed on the X server.
 """
 
@@ -136,6 +137,19 @@ def set_layout(display: str, layout: str) -> None:
     name = XKB_NAMES[layout]
     _x(display, "setxkbmap", name)
     _x(display, "setxkbmap", "-device", xtest_keyboard_id(display), name)
+
+
+def force_screen_saver(display: str, *, active: bool = True) -> None:
+    """Turn the screensaver of ``display`` on (as a screen locker does), or reset it (off)."""
+    from Xlib import X
+    from Xlib.display import Display
+
+    conn = Display(display)
+    try:
+        conn.force_screen_saver(X.ScreenSaverActive if active else X.ScreenSaverReset)
+        conn.sync()
+    finally:
+        conn.close()
 
 
 def press_keys(display: str, keysyms: Sequence[str]) -> None:
