@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import sqlite3
 import time
@@ -24,7 +25,7 @@ from keybridge.errors import (
     UnknownUserError,
 )
 from keybridge.hes.enrolment import new_authenticator_key, otp_setup
-from keybridge.hes.passwords import DEFAULT_SCRYPT_N, hash_password, verify_password
+from keybridge.hes.passwords import DEFAULT_SCRYPT_N, PasswordCheck, hash_password
 from keybridge.hes.store import Store, default_store_path
 from keybridge.hes.types import (
     LOCKOUT_ATTEMPTS,
@@ -52,6 +53,7 @@ from keybridge.otp.codes import time_step
 __all__ = ["Hes"]
 
 _MAX_WINDOW = 10
+_PURGE_EVERY_S = 1.0
 
 
 def _email_key(email: str) -> str:
@@ -115,6 +117,7 @@ class Hes:
         self._clock = clock
         self._password_cost = password_cost
         self._dummy_hash = hash_password(secrets.token_hex(8), password_cost)
+        self._purged_at = -math.inf  # no purge yet
         self._store = Store(default_store_path() if store is None else store, self.profile)
 
     @property
@@ -297,26 +300,41 @@ class Hes:
     def login(self, email: str, password: str) -> LoginStep:
         """First step: ``ok``, ``needs_otp`` (with a step token), ``locked`` or ``denied``.
 
-        An unknown address and a wrong password both give ``denied``.
+        An unknown address and a wrong password both give ``denied``. The same as
+        :meth:`start_login`, :meth:`PasswordCheck.verify` and :meth:`finish_login` in turn (a
+        server runs the middle one, the KDF, off its event loop).
         """
         if not email or not password:
             raise InvalidInputError("the e-mail address or the password is empty: give both")
+        check = self.start_login(email)
+        check.verify(password)
+        return self.finish_login(check)
+
+    def start_login(self, email: str) -> PasswordCheck:
+        """Look the account up for a password login (one read; nothing is written)."""
+        if not email:
+            raise InvalidInputError("the e-mail address is empty: give the account's address")
+        row = self._store.read("SELECT * FROM users WHERE email_key = ?", (_email_key(email),))
+        if row is None:
+            return PasswordCheck(email, self._dummy_hash, known=False, locked_until=None)
+        locked = row["locked_until"] if self._locked(row, self._clock()) else None
+        return PasswordCheck(email, row["password_hash"], known=True, locked_until=locked)
+
+    def finish_login(self, check: PasswordCheck) -> LoginStep:
+        """Count a verified :class:`PasswordCheck`: the outcome of :meth:`login`."""
+        if check.ok is None:
+            raise InvalidStateError("the password was not verified: call check.verify() first")
+        if not check.known:
+            return LoginStep(LoginStatus.DENIED)
+        if check.locked_until is not None:
+            return LoginStep(LoginStatus.LOCKED, locked_until=check.locked_until)
         now = self._clock()
         with self._store.transaction() as conn:
-            row = self._find(conn, email)
-        if row is None:
-            verify_password(password, self._dummy_hash)  # same work as for a real account
-            return LoginStep(LoginStatus.DENIED)
-        if self._locked(row, now):
-            return LoginStep(LoginStatus.LOCKED, locked_until=row["locked_until"])
-        # The KDF runs outside the transaction so it does not hold the database's write lock.
-        password_ok = verify_password(password, row["password_hash"])
-        with self._store.transaction() as conn:
-            conn.execute("DELETE FROM login_steps WHERE expires < ?", (now,))
-            row = self._user(conn, email)
+            self._purge_expired_steps(conn, now)
+            row = self._user(conn, check.email)
             if self._locked(row, now):
                 return LoginStep(LoginStatus.LOCKED, locked_until=row["locked_until"])
-            if not password_ok:
+            if not check.ok:
                 return self._failed(conn, row, now)
             if not row["two_factor"]:
                 self._succeeded(conn, row)
@@ -375,18 +393,25 @@ class Hes:
             raise UnknownUserError(f"no account for {email!r}: check the address or create it")
         return row
 
+    def _purge_expired_steps(self, conn: sqlite3.Connection, now: float) -> None:
+        # A scan of the table: at most once a second, not at every login (a load test keeps
+        # thousands of steps waiting). An expired step is refused whether purged yet or not.
+        if 0 <= now - self._purged_at < _PURGE_EVERY_S:
+            return
+        conn.execute("DELETE FROM login_steps WHERE expires < ?", (now,))
+        self._purged_at = now
+
     def _step_user(self, conn: sqlite3.Connection, token: str, now: float) -> sqlite3.Row:
-        found = conn.execute(
-            "SELECT user_id, expires FROM login_steps WHERE token_hash = ?", (_token_hash(token),)
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT users.*, login_steps.expires AS step_expires FROM login_steps"
+            " JOIN users ON users.id = login_steps.user_id WHERE login_steps.token_hash = ?",
+            (_token_hash(token),),
         ).fetchone()
-        if found is None or found["expires"] < now:
+        if row is None or row["step_expires"] < now:
             raise InvalidStateError(
                 "no login is waiting for a second factor with this token (it was used, or it "
                 f"expired after {STEP_TOKEN_SECONDS // 60} minutes): log in with the password again"
             )
-        row: sqlite3.Row = conn.execute(
-            "SELECT * FROM users WHERE id = ?", (found["user_id"],)
-        ).fetchone()
         if not row["two_factor"]:
             raise InvalidStateError(
                 f"two-factor authentication is not on for {row['email']!r}: "
@@ -416,7 +441,8 @@ class Hes:
 
     @staticmethod
     def _succeeded(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
-        conn.execute("UPDATE users SET failed_count = 0 WHERE id = ?", (row["id"],))
+        if row["failed_count"]:  # ``row`` was read in this transaction: no write when already 0
+            conn.execute("UPDATE users SET failed_count = 0 WHERE id = ?", (row["id"],))
 
     def _finish(self, conn: sqlite3.Connection, row: sqlite3.Row, token: str) -> None:
         self._succeeded(conn, row)

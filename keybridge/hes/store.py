@@ -5,7 +5,7 @@ transaction: it either changes everything it meant to or nothing, and two connec
 file (threads or processes) cannot both redeem the same recovery code. A ``meta`` table marks
 the file as ours and records the schema version, the profile and (strict profile) the random
 key of the recovery-code hashes. A store of an older schema version is brought up to this one
-when opened, by steps that add tables and leave existing rows as they were.
+when opened, by steps that leave every account, key and recovery code as it was.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from keybridge.hes.types import Profile
 __all__ = ["APP_ID", "MEMORY", "SCHEMA_VERSION", "Store", "default_store_path"]
 
 APP_ID = "keybridge.hes"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MEMORY = ":memory:"
 _BUSY_TIMEOUT_S = 30.0
 _SIBLINGS = ("-journal", "-wal", "-shm")
@@ -62,7 +62,7 @@ CREATE TABLE login_steps (
 """
 
 # Schema steps, one per version after 1: each takes a store of the version before to its own,
-# adding what it needs and leaving every other row as it was.
+# leaving every account, key, recovery code and waiting login as it was.
 _SIGN_INS = """
 CREATE TABLE sign_ins (
     id          INTEGER PRIMARY KEY,      -- in order of signing in, so the oldest go first
@@ -71,7 +71,29 @@ CREATE TABLE sign_ins (
     created     REAL NOT NULL
 );
 """
-_STEPS = {2: _SIGN_INS}
+# 3: one B-tree per row written at each login, not two (a table and its index): the waiting
+# logins keyed by their token's hash alone, the sign-ins by their number alone (the session
+# holds the number and a secret, checked against the secret's hash: a selector and a
+# verifier). Sign-ins of schema 2 cannot be found by number: their browsers sign in again.
+_KEYED_ROWS = """
+CREATE TABLE login_steps_new (
+    token_hash TEXT PRIMARY KEY,          -- SHA-256 of the step token, never the token
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    expires    REAL NOT NULL
+) WITHOUT ROWID;
+INSERT INTO login_steps_new (token_hash, user_id, expires)
+    SELECT token_hash, user_id, expires FROM login_steps;
+DROP TABLE login_steps;
+ALTER TABLE login_steps_new RENAME TO login_steps;
+DROP TABLE sign_ins;
+CREATE TABLE sign_ins (
+    id          INTEGER PRIMARY KEY,      -- in order of signing in: the selector, oldest first
+    secret_hash TEXT NOT NULL,            -- SHA-256 of the session's secret, never the secret
+    email       TEXT NOT NULL,
+    created     REAL NOT NULL
+);
+"""
+_STEPS = {2: _SIGN_INS, 3: _KEYED_ROWS}
 
 
 def _execute(conn: sqlite3.Connection, script: str) -> None:
@@ -128,7 +150,8 @@ class Store:
         self.path = str(path)
         if self.path not in (MEMORY, ""):  # "": SQLite's private temporary database
             _private_file(Path(self.path))
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by a transaction inside a transaction
+        self._depth = 0  # transactions open in the thread holding the lock
         try:
             self._conn = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -208,15 +231,27 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` .. ``COMMIT``; ``ROLLBACK`` if the block raises."""
+        """``BEGIN IMMEDIATE`` .. ``COMMIT``; ``ROLLBACK`` if the block raises.
+
+        Inside another transaction (in the same thread) it is a savepoint of that one: its
+        changes are undone alone if its block raises, and committed with the outer one. So a
+        caller can make several model operations one commit (and one set of file locks).
+        """
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            outer = self._depth == 0
+            name = f"nested{self._depth}"
+            self._conn.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {name}")
+            self._depth += 1
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("ROLLBACK" if outer else f"ROLLBACK TO {name}")
+                if not outer:
+                    self._conn.execute(f"RELEASE {name}")
                 raise
-            self._conn.execute("COMMIT")
+            finally:
+                self._depth -= 1
+            self._conn.execute("COMMIT" if outer else f"RELEASE {name}")
 
     def read(self, sql: str, params: tuple[object, ...]) -> sqlite3.Row | None:
         """The first row of one read-only query, outside any write transaction.

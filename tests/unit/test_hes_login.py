@@ -211,6 +211,74 @@ def test_a_step_token_expires_after_five_minutes(
         hes.login_otp(t, totp(key, clock.now))
 
 
+def test_expired_steps_are_purged_at_most_once_a_second(
+    setup: tuple[Hes, bytes, list[str]], clock: Clock
+) -> None:
+    hes, key, _ = setup
+
+    def waiting() -> int:
+        row = hes.store.read("SELECT COUNT(*) AS n FROM login_steps", ())
+        assert row is not None
+        return int(row["n"])
+
+    start = clock.now
+    token(hes)  # the first login purges (nothing yet)
+    clock.now = start + 0.5
+    soon = token(hes)  # expires at start + 300.5
+    clock.now = start + 300.2
+    token(hes)  # purges the first one (expired at start + 300), not ``soon``
+    assert waiting() == 2
+    clock.now = start + 300.8
+    token(hes)  # within a second of the last purge: ``soon`` expired but is still kept...
+    assert waiting() == 3
+    with pytest.raises(InvalidStateError, match="expired"):  # ...and refused all the same
+        hes.login_otp(soon, totp(key, clock.now))
+    clock.now = start + 301.3
+    token(hes)  # a second after the last purge: purged
+    assert waiting() == 3
+
+
+def test_a_login_in_three_steps_keeps_the_kdf_apart(
+    setup: tuple[Hes, bytes, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hes, _, _ = setup
+    check = hes.start_login(EMAIL.lower())
+    assert check.known and check.cost == 16 and check.ok is None
+    with pytest.raises(InvalidStateError, match="not verified"):
+        hes.finish_login(check)  # fails closed
+    with pytest.raises(InvalidInputError, match="password is empty"):
+        check.verify("")
+    check.verify(PASSWORD)
+    assert hes.finish_login(check).status == LoginStatus.NEEDS_OTP
+    wrong = hes.start_login(EMAIL)
+    wrong.verify("not it")
+    assert hes.finish_login(wrong).status == LoginStatus.DENIED
+    assert hes.user(EMAIL).failed_attempts == 1
+    unknown = hes.start_login("nobody@example.com")
+    assert not unknown.known and unknown.cost == 16  # the stand-in costs as much
+    unknown.verify(PASSWORD)
+    assert hes.finish_login(unknown).status == LoginStatus.DENIED
+    with pytest.raises(InvalidInputError, match="address is empty"):
+        hes.start_login("")
+
+
+def test_a_locked_account_runs_no_kdf(
+    setup: tuple[Hes, bytes, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keybridge.hes import passwords
+
+    hes, _, _ = setup
+    for _ in range(10):
+        hes.login(EMAIL, "wrong")
+    ran: list[str] = []
+    monkeypatch.setattr(passwords, "verify_password", lambda *a: ran.append("kdf") or True)
+    check = hes.start_login(EMAIL)
+    assert check.locked_until is not None
+    check.verify(PASSWORD)
+    assert hes.finish_login(check).status == LoginStatus.LOCKED
+    assert ran == []
+
+
 # -- lockout -----------------------------------------------------------------------------------
 
 

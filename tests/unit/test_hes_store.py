@@ -16,7 +16,8 @@ import pytest
 from keybridge.cli import demo
 from keybridge.errors import InvalidInputError, StoreError
 from keybridge.hes import Hes, LoginStatus, default_store_path
-from keybridge.hes.passwords import hash_password, verify_password
+from keybridge.hes.passwords import hash_password, scrypt_cost, verify_password
+from keybridge.hes.store import Store
 from keybridge.otp.codes import totp
 
 EMAIL = "admin@example.com"
@@ -61,7 +62,7 @@ def test_schema_version_is_recorded(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     assert meta["app"] == "keybridge.hes"
-    assert meta["schema_version"] == "2"
+    assert meta["schema_version"] == "3"
 
 
 def _tables(path: Path) -> set[str]:
@@ -74,12 +75,33 @@ def _dump(path: Path, tables: set[str]) -> dict[str, list[Any]]:
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
 
 
+def _as_schema_2(path: Path) -> None:
+    """Take a store back to what schema 2 wrote (its own login_steps and sign_ins tables)."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE sign_ins")
+        conn.execute(
+            "CREATE TABLE sign_ins (id INTEGER PRIMARY KEY, handle_hash TEXT NOT NULL UNIQUE,"
+            " email TEXT NOT NULL, created REAL NOT NULL)"
+        )
+        conn.execute("ALTER TABLE login_steps RENAME TO old_steps")
+        conn.execute(
+            "CREATE TABLE login_steps (token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL"
+            " REFERENCES users(id) ON DELETE CASCADE, expires REAL NOT NULL)"
+        )
+        conn.execute("INSERT INTO login_steps SELECT * FROM old_steps")
+        conn.execute("DROP TABLE old_steps")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+
 def test_a_schema_1_store_gains_the_sign_ins_table_and_keeps_its_rows(tmp_path: Path) -> None:
     from keybridge.hes.web.auth import SignIns
 
     path = tmp_path / "hes.sqlite3"
     codes = enabled(path)
-    with sqlite3.connect(path) as conn:  # as schema 1 wrote it
+    with Hes(path, clock=clock, password_cost=16) as hes:
+        waiting = hes.login(EMAIL, PASSWORD).token or ""  # a login between its two steps
+    _as_schema_2(path)
+    with sqlite3.connect(path) as conn:  # and on to schema 1, which had no sign-ins
         conn.execute("DROP TABLE sign_ins")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     old = _tables(path)
@@ -88,13 +110,35 @@ def test_a_schema_1_store_gains_the_sign_ins_table_and_keeps_its_rows(tmp_path: 
     Hes(path, clock=clock, password_cost=16).close()
     assert _tables(path) == old | {"sign_ins"}
     after = _dump(path, old)
-    assert dict(after["meta"]) == {**dict(before["meta"]), "schema_version": "2"}
+    assert dict(after["meta"]) == {**dict(before["meta"]), "schema_version": "3"}
     assert {t: rows for t, rows in after.items() if t != "meta"} == {
         t: rows for t, rows in before.items() if t != "meta"
     }
-    with Hes(path, clock=clock, password_cost=16) as hes:  # opened again: already schema 2
-        step = hes.login(EMAIL, PASSWORD)
-        assert hes.login_recovery(step.token or "", codes[0]).status == LoginStatus.OK
+    with Hes(path, clock=clock, password_cost=16) as hes:  # opened again: already schema 3
+        assert hes.login_recovery(waiting, codes[0]).status == LoginStatus.OK
+        sign_ins = SignIns(hes.store)
+        assert sign_ins.get(sign_ins.add(EMAIL)) == EMAIL
+
+
+def test_a_schema_2_store_keeps_its_rows_and_waiting_logins(tmp_path: Path) -> None:
+    from keybridge.hes.web.auth import SignIns
+
+    path = tmp_path / "hes.sqlite3"
+    codes = enabled(path)
+    with Hes(path, clock=clock, password_cost=16) as hes:
+        waiting = hes.login(EMAIL, PASSWORD).token or ""
+    _as_schema_2(path)
+    with sqlite3.connect(path) as conn:  # a schema-2 sign-in
+        conn.execute("INSERT INTO sign_ins VALUES (1, 'ab', 'admin@example.com', 1.0)")
+    kept = {"users", "recovery_codes", "login_steps"}
+    before = _dump(path, kept)
+    with Hes(path, clock=clock, password_cost=16) as hes:
+        assert _dump(path, kept) == before
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM sign_ins").fetchone() == (0,)
+            ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'login_steps'")
+            assert "WITHOUT ROWID" in ddl.fetchone()[0]
+        assert hes.login_recovery(waiting, codes[0]).status == LoginStatus.OK
         sign_ins = SignIns(hes.store)
         assert sign_ins.get(sign_ins.add(EMAIL)) == EMAIL
 
@@ -105,14 +149,32 @@ def test_sign_ins_are_shared_by_connections_and_keep_no_handle(tmp_path: Path) -
     path = tmp_path / "hes.sqlite3"
     with Hes(path, clock=clock, password_cost=16) as one, Hes(path, password_cost=16) as two:
         sid = SignIns(one.store).add(EMAIL)
-        assert len(sid) == 64 and int(sid, 16) >= 0  # 32 random bytes, hex
+        number, secret = sid.split(".")
+        assert number == "1" and len(secret) == 64 and int(secret, 16) >= 0  # 32 bytes, hex
         assert SignIns(two.store).get(sid) == EMAIL  # another connection (another worker)
         SignIns(two.store).discard(sid)
         assert SignIns(one.store).get(sid) is None
         kept = SignIns(one.store).add(EMAIL)
     with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT handle_hash, email FROM sign_ins").fetchall()
-    assert rows == [(hashlib.sha256(kept.encode()).hexdigest(), EMAIL)]
+        rows = conn.execute("SELECT secret_hash, email FROM sign_ins").fetchall()
+    assert rows == [(hashlib.sha256(kept.split(".")[1].encode()).hexdigest(), EMAIL)]
+
+
+@pytest.mark.parametrize(
+    "forged",
+    ["2.", "2." + "0" * 64, "2", ".abc", "-2.x", "２.x", "9" * 40 + ".x", None, 2, ["2", "x"]],
+)
+def test_a_sign_in_is_found_only_with_its_number_and_secret(tmp_path: Path, forged: object) -> None:
+    from keybridge.hes.web.auth import SignIns
+
+    sign_ins = SignIns()
+    sign_ins.add("one@example.com")
+    sid = sign_ins.add(EMAIL)
+    assert sid.startswith("2.")
+    assert sign_ins.get(forged) is None
+    sign_ins.discard(forged)  # a wrong secret signs nobody out
+    assert sign_ins.get(sid) == EMAIL
+    assert sign_ins.get(sid[:-1] + ("0" if sid[-1] != "0" else "1")) is None
 
 
 def test_another_schema_version_is_refused(tmp_path: Path) -> None:
@@ -171,6 +233,52 @@ def test_default_password_cost_is_strong() -> None:
 def test_scrypt_cost_must_be_a_power_of_two() -> None:
     with pytest.raises(InvalidInputError, match="power of 2"):
         hash_password("pw", n=1000)
+
+
+@pytest.mark.parametrize(
+    ("stored", "cost"),
+    [
+        ("scrypt$16$8$1$00$00", 16),
+        ("scrypt$16384$8$1$00$00", 16384),
+        ("scrypt$16$16$2$00$00", 64),  # r and p weigh as N does
+        ("scrypt$16$8$1$00", 0),
+        ("bcrypt$16$8$1$00$00", 0),
+        ("scrypt$x$8$1$00$00", 0),
+        ("", 0),
+    ],
+)
+def test_the_cost_of_a_stored_hash(stored: str, cost: int) -> None:
+    assert scrypt_cost(stored) == cost
+    assert scrypt_cost(hash_password("pw", n=32)) == 32
+
+
+def _meta(store: Store, key: str) -> str | None:
+    row = store.read("SELECT value FROM meta WHERE key = ?", (key,))
+    return None if row is None else str(row["value"])
+
+
+def test_a_transaction_inside_another_is_a_savepoint(tmp_path: Path) -> None:
+    path = tmp_path / "hes.sqlite3"
+    with Hes(path, password_cost=16) as hes, Hes(path, password_cost=16) as other:
+        store = hes.store
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO meta VALUES ('outer', '1')")
+            with pytest.raises(RuntimeError), store.transaction() as inner:
+                inner.execute("INSERT INTO meta VALUES ('undone', '2')")
+                raise RuntimeError("the inner block fails")
+            with store.transaction() as inner:
+                inner.execute("INSERT INTO meta VALUES ('inner', '3')")
+            assert _meta(store, "inner") == "3"  # this connection sees its own changes
+            assert _meta(other.store, "outer") is None  # nothing committed yet: one commit
+        assert [_meta(other.store, k) for k in ("outer", "undone", "inner")] == ["1", None, "3"]
+        with pytest.raises(RuntimeError), store.transaction() as conn:
+            with store.transaction() as inner:
+                inner.execute("INSERT INTO meta VALUES ('gone', '4')")
+            raise RuntimeError("the outer block fails after the inner one")
+        assert _meta(other.store, "gone") is None
+        with store.transaction() as conn:  # and the store is usable after all of it
+            conn.execute("INSERT INTO meta VALUES ('after', '5')")
+        assert _meta(other.store, "after") == "5"
 
 
 def _redeem(

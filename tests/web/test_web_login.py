@@ -256,15 +256,15 @@ def test_sign_ins_are_bounded_oldest_out_first(monkeypatch: pytest.MonkeyPatch) 
     from keybridge.hes.web import auth
 
     monkeypatch.setattr(auth, "MAX_SIGN_INS", 3)
+    monkeypatch.setattr(auth, "_TRIM_EVERY", 2)
     sign_ins = auth.SignIns()
-    sids = [sign_ins.add(f"u{i}@example.com") for i in range(5)]
-    assert [sign_ins.get(sid) for sid in sids] == [
-        None,
-        None,
-        "u2@example.com",
-        "u3@example.com",
-        "u4@example.com",
+    sids = [sign_ins.add(f"u{i}@example.com") for i in range(6)]
+    # Trimmed at the 2nd, 4th and 6th sign-in (ids 2, 4, 6): the 3 newest of those made then.
+    assert [sign_ins.get(sid) for sid in sids] == [None, None, None] + [
+        f"u{i}@example.com" for i in (3, 4, 5)
     ]
+    sids.append(sign_ins.add("u6@example.com"))  # not a trimming turn: one more is kept
+    assert [sign_ins.get(sid) is not None for sid in sids] == [False] * 3 + [True] * 4
 
 
 @pytest.mark.parametrize(

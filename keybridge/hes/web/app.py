@@ -16,8 +16,9 @@ from keybridge.errors import KeybridgeError
 from keybridge.hes.model import Hes
 from keybridge.hes.web.auth import SignIns
 from keybridge.hes.web.forms import MAX_BODY_BYTES, BodyLimit, BodyTooLargeError
-from keybridge.hes.web.render import make_templates, render
+from keybridge.hes.web.render import render
 from keybridge.hes.web.routes import ROUTES
+from keybridge.hes.web.templating import Pages
 
 __all__ = ["SESSION_COOKIE", "create_app"]
 
@@ -89,6 +90,6 @@ def create_app(hes: Hes, *, secret_key: str | None = None, https: bool = False) 
         },
     )
     app.state.hes = hes
-    app.state.templates = make_templates()
+    app.state.pages = Pages()
     app.state.sign_ins = SignIns(hes.store)
     return app

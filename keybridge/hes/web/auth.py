@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import sqlite3
 import time
 
 from starlette.exceptions import HTTPException
@@ -39,48 +40,65 @@ CSRF_FIELD = "__RequestVerificationToken"
 
 _TOKEN_BYTES = 32
 MAX_SIGN_INS = 100_000
-"""Sign-ins kept: those among the last this many made; older ones are signed out (a load test
-cannot grow the store)."""
+"""Sign-ins kept: those among the last this many made (give or take :data:`_TRIM_EVERY`); older
+ones are signed out (a load test cannot grow the store)."""
+_TRIM_EVERY = 256
+"""The oldest sign-ins are dropped at every this many sign-ins, not at each."""
 
 
 class SignIns:
-    """Live sign-ins: session handle -> e-mail address, kept in the HES store.
+    """Live sign-ins, kept in the HES store: a session handle -> the e-mail address.
 
     In the store, so every worker process serving that store sees a sign-in made by any of them
-    and a sign-out ends it at all of them. The table holds the SHA-256 of each handle, never the
-    handle, as the model keeps its login step tokens. ``store`` defaults to a private in-memory
-    one (one process). Past :data:`MAX_SIGN_INS` the oldest sign-ins are signed out.
+    and a sign-out ends it at all of them. A handle is ``NUMBER.SECRET``: the row's number (the
+    selector: one look-up in the table's own B-tree, no index to keep) and 32 random bytes of
+    which the table holds the SHA-256 alone, compared in constant time (the verifier), as the
+    model keeps its login step tokens. ``store`` defaults to a private in-memory one (one
+    process). Past :data:`MAX_SIGN_INS` the oldest sign-ins are signed out.
     """
 
     def __init__(self, store: Store | None = None) -> None:
         self._store = Store(MEMORY, Profile.HES) if store is None else store
 
     def add(self, email: str) -> str:
-        sid = secrets.token_hex(_TOKEN_BYTES)
+        secret = secrets.token_hex(_TOKEN_BYTES)
         with self._store.transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO sign_ins (handle_hash, email, created) VALUES (?, ?, ?)",
-                (_hash(sid), email, time.time()),
+                "INSERT INTO sign_ins (secret_hash, email, created) VALUES (?, ?, ?)",
+                (_hash(secret), email, time.time()),
             )
-            # Ids grow with each sign-in: a range on the key drops the oldest without a count.
-            newest = cursor.lastrowid or 0
-            conn.execute("DELETE FROM sign_ins WHERE id <= ?", (newest - MAX_SIGN_INS,))
-        return sid
+            # Numbers grow with each sign-in: a range on the key drops the oldest without a count.
+            number = cursor.lastrowid or 0
+            if number % _TRIM_EVERY == 0:
+                conn.execute("DELETE FROM sign_ins WHERE id <= ?", (number - MAX_SIGN_INS,))
+        return f"{number}.{secret}"
 
     def get(self, sid: object) -> str | None:
-        if not isinstance(sid, str):
-            return None
-        row = self._store.read("SELECT email FROM sign_ins WHERE handle_hash = ?", (_hash(sid),))
+        row = self._find(sid)
         return None if row is None else str(row["email"])
 
     def discard(self, sid: object) -> None:
-        if isinstance(sid, str):
+        row = self._find(sid)
+        if row is not None:
             with self._store.transaction() as conn:
-                conn.execute("DELETE FROM sign_ins WHERE handle_hash = ?", (_hash(sid),))
+                conn.execute("DELETE FROM sign_ins WHERE id = ?", (row["id"],))
+
+    def _find(self, sid: object) -> sqlite3.Row | None:
+        if not isinstance(sid, str):
+            return None
+        number, dot, secret = sid.partition(".")
+        if not dot or not number.isascii() or not number.isdigit() or len(number) > 19:
+            return None
+        row = self._store.read(
+            "SELECT id, secret_hash, email FROM sign_ins WHERE id = ?", (int(number),)
+        )
+        if row is None or not secrets.compare_digest(str(row["secret_hash"]), _hash(secret)):
+            return None
+        return row
 
 
-def _hash(sid: str) -> str:
-    return hashlib.sha256(sid.encode("utf-8", "replace")).hexdigest()
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
 
 
 def _sign_ins(request: Request) -> SignIns:
@@ -139,7 +157,8 @@ def start_second_factor(request: Request, token: str, email: str) -> None:
     bound to the signed-in identity): the code can be posted with the login page's token.
     """
     csrf = csrf_token(request)
-    _rotate(request)
+    _sign_ins(request).discard(request.session.get("sid"))
+    request.session.clear()
     request.session["csrf"] = csrf
     request.session["tfa"] = [token, email]
 

@@ -8,6 +8,7 @@ failed second factor re-renders the page with HES's message (status 200, as ``Pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from keybridge.errors import InvalidInputError, InvalidStateError
-from keybridge.hes.types import LoginStatus
+from keybridge.hes.types import LoginStatus, LoginStep
 from keybridge.hes.web.auth import (
     check_csrf,
     second_factor,
@@ -25,7 +26,8 @@ from keybridge.hes.web.auth import (
     start_second_factor,
 )
 from keybridge.hes.web.forms import local_url, parse_bool, read_form
-from keybridge.hes.web.render import Errors, model, password_login, render
+from keybridge.hes.web.render import model, password_login, render
+from keybridge.hes.web.templating import Errors
 
 __all__ = [
     "access_denied",
@@ -131,15 +133,16 @@ async def login_with_2fa(request: Request) -> Response:
         return render(request, "login_2fa.html", errors=errors, **page)
     if waiting is None:
         return render(request, "login_2fa.html", **page)
+    hes = model(request)
     try:
-        step = model(request).login_otp(waiting[0], code)
+        status = _second_factor(request, waiting, lambda: hes.login_otp(waiting[0], code))
     except InvalidInputError:  # not 6 digits: HES finds no matching code either
         errors.add(INVALID_CODE)
         return render(request, "login_2fa.html", errors=errors, **page)
     except InvalidStateError:  # the step token expired or 2FA was turned off meanwhile
         page["no_user"] = True
         return render(request, "login_2fa.html", **page)
-    return _second_factor_done(request, step.status, waiting[1], back, INVALID_CODE, page)
+    return _second_factor_done(request, status, back, INVALID_CODE, page)
 
 
 async def login_with_recovery_code(request: Request) -> Response:
@@ -157,27 +160,35 @@ async def login_with_recovery_code(request: Request) -> Response:
         return render(request, "login_recovery.html", errors=errors, **page)
     if waiting is None:
         return render(request, "login_recovery.html", **page)
+    hes = model(request)
     try:
-        step = model(request).login_recovery(waiting[0], code)
+        status = _second_factor(request, waiting, lambda: hes.login_recovery(waiting[0], code))
     except InvalidStateError:
         page["no_user"] = True
         return render(request, "login_recovery.html", **page)
-    return _second_factor_done(
-        request, step.status, waiting[1], back, INVALID_RECOVERY, page, "login_recovery.html"
-    )
+    return _second_factor_done(request, status, back, INVALID_RECOVERY, page, "login_recovery.html")
+
+
+def _second_factor(
+    request: Request, waiting: tuple[str, str], check: Callable[[], LoginStep]
+) -> LoginStatus:
+    """``check`` the second factor and, if it passes, sign in: one commit for both."""
+    with model(request).store.transaction():
+        status = check().status
+        if status is LoginStatus.OK:
+            sign_in(request, waiting[1])
+        return status
 
 
 def _second_factor_done(
     request: Request,
     status: LoginStatus,
-    email: str,
     back: str | None,
     message: str,
     page: dict[str, Any],
     template: str = "login_2fa.html",
 ) -> Response:
     if status is LoginStatus.OK:
-        sign_in(request, email)
         return redirect(local_url(back))
     if status is LoginStatus.LOCKED:
         return redirect("/lockout")

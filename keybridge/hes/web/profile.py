@@ -25,7 +25,8 @@ from keybridge.hes.types import OtpSetup
 from keybridge.hes.web.auth import check_csrf, sign_out, signed_in_user
 from keybridge.hes.web.forms import read_form
 from keybridge.hes.web.pages import redirect
-from keybridge.hes.web.render import Errors, model, render
+from keybridge.hes.web.render import model, render
+from keybridge.hes.web.templating import Errors
 
 __all__ = ["add_otp_app", "disable_2fa", "generate_recovery_codes", "profile", "reset_otp_app"]
 
