@@ -6,6 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis' per-example deadline is a timed assertion: on a loaded 2-core machine a slow
+# example fails a correct test. Speed is the benchmarks' business (bench/), not the tests'.
+settings.register_profile("keybridge", deadline=None)
+settings.load_profile("keybridge")
 
 
 @pytest.fixture(autouse=True)
