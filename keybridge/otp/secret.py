@@ -61,7 +61,7 @@ _LOOK_ALIKES = {"0": "'O'", "1": "'I' or 'L'", "8": "'B'"}
 
 # Unpadded lengths modulo 8 that no whole number of bytes encodes to.
 _IMPOSSIBLE_REMAINDERS = frozenset({1, 3, 6})
-_MAX_PADDING = 7  # fewer than a whole 8-character block
+_MAX_PADDING = 6  # RFC 4648 pads a block with at most 6
 
 
 class WeakSecretWarning(UserWarning):
@@ -163,8 +163,8 @@ def normalize_secret(text: str) -> str:
             f" non-zero bits past its last byte: a character is missing or one too many"
         )
     if padding > _MAX_PADDING:
-        # Padding carries nothing, so a few '=' of any count pass; a whole block of them is
-        # no Base32 text's padding (RFC 4648 pads with at most 6): a paste went wrong.
+        # Padding carries nothing, so up to 6 '=' of any count pass (a typed key's padding need
+        # not match its length); more is no Base32 text's padding: a paste went wrong.
         raise InvalidSecretError(
             f"the secret ends with {padding} '=': Base32 padding is at most 6; leave the '=' out"
         )
