@@ -53,6 +53,30 @@ def test_login_error_names_as_hes(web: Web) -> None:
     assert web.client.get(API + "GetTwoFactorInfo").json()["is2faEnabled"] is True
 
 
+def test_a_sign_in_that_cannot_be_recorded_changes_nothing(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.testclient import TestClient
+
+    from keybridge.hes.web import auth
+
+    key, _ = enrol(web)
+    _signed_out(web)
+    assert _login(web, email=EMAIL, password="wrong")[0] == 401
+    assert web.hes.user(EMAIL).failed_attempts == 1
+
+    def broken(self: auth.SignIns, email: str) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(auth.SignIns, "add", broken)
+    answering = TestClient(web.client.app, raise_server_exceptions=False)
+    good = totp(base64.b32decode(key), web.clock.now)
+    failed = answering.post(API + "Login", json={"email": EMAIL, "password": PASSWORD, "otp": good})
+    assert failed.status_code == 500
+    # The accepted code's reset of the failure count was one commit with the sign-in: undone.
+    assert web.hes.user(EMAIL).failed_attempts == 1
+
+
 def test_login_locks_out_after_ten_wrong_codes(web: Web) -> None:
     enrol(web)
     _signed_out(web)

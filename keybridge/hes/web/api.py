@@ -113,11 +113,13 @@ async def login(request: Request) -> Response:
     if not otp or not otp.strip():
         return _error("TwoFactorRequired")
     try:
-        second = hes.login_otp(step.token, otp)
+        with hes.store.transaction():  # the code and the sign-in it earns: one commit
+            second = hes.login_otp(step.token, otp)
+            if second.status is LoginStatus.OK:
+                sign_in(request, hes.user(email or "").email)
     except InvalidInputError:
         return _error("InvalidAuthenticatorCode")
     if second.status is LoginStatus.OK:
-        sign_in(request, hes.user(email or "").email)
         return Response(status_code=200)
     if second.status is LoginStatus.LOCKED:
         return _error("UserIsLockedout")
