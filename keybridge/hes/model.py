@@ -53,6 +53,7 @@ from keybridge.otp.codes import time_step
 __all__ = ["Hes"]
 
 _MAX_WINDOW = 10
+_USER_BY_EMAIL = "SELECT * FROM users WHERE email_key = ?"
 _PURGE_EVERY_S = 1.0
 
 
@@ -314,7 +315,7 @@ class Hes:
         """Look the account up for a password login (one read; nothing is written)."""
         if not email:
             raise InvalidInputError("the e-mail address is empty: give the account's address")
-        row = self._store.read("SELECT * FROM users WHERE email_key = ?", (_email_key(email),))
+        row = self._store.read(_USER_BY_EMAIL, (_email_key(email),))
         if row is None:
             return PasswordCheck(email, self._dummy_hash, known=False, locked_until=None)
         locked = row["locked_until"] if self._locked(row, self._clock()) else None
@@ -382,9 +383,7 @@ class Hes:
     # -- internals ----------------------------------------------------------------------------
 
     def _find(self, conn: sqlite3.Connection, email: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = conn.execute(
-            "SELECT * FROM users WHERE email_key = ?", (_email_key(email),)
-        ).fetchone()
+        row: sqlite3.Row | None = conn.execute(_USER_BY_EMAIL, (_email_key(email),)).fetchone()
         return row
 
     def _user(self, conn: sqlite3.Connection, email: str) -> sqlite3.Row:

@@ -254,10 +254,11 @@ class Store:
             self._conn.execute("COMMIT" if outer else f"RELEASE {name}")
 
     def read(self, sql: str, params: tuple[object, ...]) -> sqlite3.Row | None:
-        """The first row of one read-only query, outside any write transaction.
+        """The first row of one read-only query, opening no write transaction of its own.
 
         A lone ``SELECT`` sees one committed state (WAL readers never wait for the writer), so a
-        look-up that changes nothing need not take the write lock ``transaction`` takes.
+        look-up that changes nothing need not take the write lock ``transaction`` takes. Inside
+        a :meth:`transaction` (same thread) it reads that transaction's state.
         """
         with self._lock:
             row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
